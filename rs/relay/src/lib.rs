@@ -1,49 +1,112 @@
 //! The MoQT relay: tracks, the group cache, fan-out to subscribers, priorities.
 //!
-//! Owns: which tracks exist, one upstream subscription per track, the bounded per-track cache
-//! of recent groups, and scheduling objects to each subscriber. Does not own: wire encoding
-//! (`moqt`), sockets/TLS (`net`), or what a credential means (`auth::Authorizer`, filled in by
-//! the control plane).
+//! Owns: MoQT sessions at the server side (SETUP, request streams, data streams), which tracks
+//! exist and who feeds them (one feed per track however many viewers), the bounded per-track
+//! cache of recent groups, and scheduling objects to each subscriber by the draft's priority
+//! rules. Does not own: wire encoding (`moqt`), sockets and TLS (`net`), or what a credential
+//! means (`auth::Authorizer`, filled in by the control plane).
+//!
+//! Layout: [`session`] drives one peer; [`ingest`] is its publishing side (PUBLISH,
+//! PUBLISH_NAMESPACE, incoming data streams); [`deliver`] its subscribing side (SUBSCRIBE fan-out,
+//! FETCH, TRACK_STATUS, SUBSCRIBE_NAMESPACE); [`registry`] and [`track`] are the shared state.
 
 pub mod auth;
+mod deliver;
+pub mod error;
+mod ingest;
+mod io;
+pub mod registry;
+mod session;
+pub mod track;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Stream reset code CANCELLED (draft-18 "Stream Reset Error Codes").
+pub const RESET_CANCELLED: u32 = 0x1;
+/// Stream reset code DELIVERY_TIMEOUT.
+pub const RESET_DELIVERY_TIMEOUT: u32 = 0x2;
 
 /// Relay settings (one struct per component; the binary maps flags/env/TOML onto it).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Memory cap for cached groups, per track, in bytes.
+    /// Memory cap for cached groups, per track, in bytes. The newest group is always kept.
     pub cache_bytes_per_track: usize,
+    /// How long a track outlives its publisher so a reconnect resumes it for the viewers.
+    pub publisher_grace: Duration,
+    /// How long a subscriber may still be writing an old group after a newer one began before
+    /// the old group's stream is reset (unless the subscriber set SUBGROUP_DELIVERY_TIMEOUT).
+    pub lag_budget: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { cache_bytes_per_track: 64 << 20 }
+        Self {
+            cache_bytes_per_track: 64 << 20,
+            publisher_grace: Duration::from_secs(5),
+            lag_budget: Duration::from_millis(500),
+        }
+    }
+}
+
+/// State shared by every session of a relay.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub policy: auth::Policy,
+    pub registry: Arc<registry::Registry>,
+    pub shutdown: CancellationToken,
+    /// Flips to true when the relay starts draining: sessions send GOAWAY.
+    pub going_away: watch::Sender<bool>,
+    next_session: AtomicU64,
+}
+
+impl Shared {
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 }
 
 /// A running relay. Cheap to clone; all clones share the same tracks.
 #[derive(Clone)]
 pub struct Relay {
-    #[allow(dead_code)]
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    #[allow(dead_code)]
-    config: Config,
-    #[allow(dead_code)]
-    policy: auth::Policy,
+    shared: Arc<Shared>,
 }
 
 impl Relay {
     pub fn new(config: Config, policy: auth::Policy) -> Self {
-        Self { inner: Arc::new(Inner { config, policy }) }
+        let registry = registry::Registry::new(config.cache_bytes_per_track, config.publisher_grace);
+        let (going_away, _) = watch::channel(false);
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                policy,
+                registry,
+                shutdown: CancellationToken::new(),
+                going_away,
+                next_session: AtomicU64::new(1),
+            }),
+        }
     }
 
     /// Run one MoQT session (raw QUIC or WebTransport) until it ends. `url` is the
     /// WebTransport CONNECT URL, or `None` on raw QUIC (then the SETUP PATH option is used).
     pub async fn serve(&self, session: web_transport_quinn::Session, url: Option<url::Url>) {
-        let _ = (session, url);
+        session::run(self.shared.clone(), session, url).await;
+    }
+
+    /// The shared track directory (status pages, tests, in-process publishers).
+    pub fn registry(&self) -> &Arc<registry::Registry> {
+        &self.shared.registry
+    }
+
+    /// Drain: send GOAWAY on every session, wait up to `grace`, then close them all.
+    pub async fn shutdown(&self, grace: Duration) {
+        let _ = self.shared.going_away.send(true);
+        tokio::time::sleep(grace.min(Duration::from_secs(30))).await;
+        self.shared.shutdown.cancel();
     }
 }

@@ -1,0 +1,188 @@
+//! Configuration: command-line flags, `CLUTCHCALL_*` environment variables and an optional
+//! TOML file, in that order of precedence, resolved into one [`Settings`].
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags every subcommand shares: where the data lives.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArgs {
+    /// Data directory: SQLite database, credentials file, uploads, certificates.
+    /// [default: ./data]
+    #[arg(long, env = "CLUTCHCALL_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user:pass@host/db) instead of the embedded SQLite file.
+    #[arg(long, env = "CLUTCHCALL_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// TOML configuration file (see `clutchcall sample-config`). Flags and env vars override it.
+    #[arg(long, env = "CLUTCHCALL_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// HTTP listen address (REST API, player pages, /healthz, /metrics). [default: 127.0.0.1:8080]
+    #[arg(long, env = "CLUTCHCALL_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Relay UDP listen address for raw QUIC (ALPN moqt-18) and WebTransport. A loopback IPv4
+    /// address also listens on [::1] (Chromium resolves localhost to ::1 first).
+    /// [default: 127.0.0.1:4443]
+    #[arg(long, env = "CLUTCHCALL_RELAY")]
+    pub relay: Option<SocketAddr>,
+    /// Namespace prefix (`/`-separated tuple fields) that needs no token to publish or watch.
+    /// An empty string opens every namespace: for tests only.
+    #[arg(long, env = "CLUTCHCALL_PUBLIC_PREFIX")]
+    pub public_prefix: Option<String>,
+    /// PEM certificate chain for the relay; without it a self-signed 14-day certificate is
+    /// generated and rotated, and its SHA-256 is served at /certificate.sha256.
+    #[arg(long, env = "CLUTCHCALL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key matching --tls-cert.
+    #[arg(long, env = "CLUTCHCALL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Extra host names for the self-signed certificate (repeatable).
+    #[arg(long = "tls-hostname", env = "CLUTCHCALL_TLS_HOSTNAMES", value_delimiter = ',')]
+    pub tls_hostnames: Vec<String>,
+    /// Memory cap of the relay's cache of recent groups, per track, in MiB. [default: 64]
+    #[arg(long, env = "CLUTCHCALL_CACHE_MB_PER_TRACK")]
+    pub cache_mb_per_track: Option<usize>,
+    /// How long a track outlives its publisher, in milliseconds, so a reconnecting publisher
+    /// continues the same broadcast without dropping viewers. [default: 5000]
+    #[arg(long, env = "CLUTCHCALL_PUBLISHER_GRACE_MS")]
+    pub publisher_grace_ms: Option<u64>,
+    /// Public base URL of the HTTP API, used in signed playback URLs.
+    /// [default: http://<--http>]
+    #[arg(long, env = "CLUTCHCALL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Public relay URL that viewers are sent to. [default: https://<--relay>]
+    #[arg(long, env = "CLUTCHCALL_RELAY_URL")]
+    pub relay_url: Option<String>,
+}
+
+/// The optional TOML file: the same keys as the flags, in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    http: Option<SocketAddr>,
+    relay: Option<SocketAddr>,
+    public_prefix: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    tls_hostnames: Vec<String>,
+    cache_mb_per_track: Option<usize>,
+    publisher_grace_ms: Option<u64>,
+    public_url: Option<String>,
+    relay_url: Option<String>,
+}
+
+/// Everything resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub http: SocketAddr,
+    pub relay: Vec<SocketAddr>,
+    pub public_prefix: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_hostnames: Vec<String>,
+    pub cache_bytes_per_track: usize,
+    pub publisher_grace: Duration,
+    pub public_url: Option<String>,
+    pub relay_url: Option<String>,
+}
+
+impl Settings {
+    pub fn resolve(store: StoreArgs, serve: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &store.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let relay = serve.relay.or(file.relay).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4443)));
+        let mut relays = vec![relay];
+        if relay.ip() == IpAddr::from([127, 0, 0, 1]) {
+            relays.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), relay.port()));
+        }
+        let tls_hostnames = if serve.tls_hostnames.is_empty() { file.tls_hostnames } else { serve.tls_hostnames };
+        Ok(Self {
+            data_dir: store.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            database_url: store.database_url.or(file.database_url).filter(|u| !u.is_empty()),
+            http: serve.http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            relay: relays,
+            public_prefix: serve.public_prefix.or(file.public_prefix),
+            tls_cert: serve.tls_cert.or(file.tls_cert),
+            tls_key: serve.tls_key.or(file.tls_key),
+            tls_hostnames,
+            cache_bytes_per_track: serve.cache_mb_per_track.or(file.cache_mb_per_track).unwrap_or(64) << 20,
+            publisher_grace: Duration::from_millis(serve.publisher_grace_ms.or(file.publisher_grace_ms).unwrap_or(5000)),
+            public_url: serve.public_url.or(file.public_url),
+            relay_url: serve.relay_url.or(file.relay_url),
+        })
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {} (see `clutchcall sample-config`)", path.display()))
+}
+
+/// Log to stderr; `RUST_LOG` (or `CLUTCHCALL_LOG`) picks the level, default `info`.
+pub fn init_logging() {
+    let filter = std::env::var("CLUTCHCALL_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `clutchcall sample-config`: every key, commented, with its default.
+pub const SAMPLE_CONFIG: &str = include_str!("../../../deploy/clutchcall.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_config_parses_and_names_every_key() {
+        let parsed: Result<FileConfig, _> = toml::from_str(SAMPLE_CONFIG);
+        assert!(parsed.is_ok(), "sample config must parse: {parsed:?}");
+        for key in [
+            "data_dir", "database_url", "http", "relay", "public_prefix", "tls_cert", "tls_key", "tls_hostnames",
+            "cache_mb_per_track", "publisher_grace_ms", "public_url", "relay_url",
+        ] {
+            assert!(SAMPLE_CONFIG.contains(&format!("{key} =")), "sample config lacks {key}");
+        }
+    }
+
+    #[test]
+    fn flags_override_file_and_loopback_adds_ipv6() {
+        let dir = std::env::temp_dir().join(format!("cc-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "http = \"127.0.0.1:9000\"\nrelay = \"127.0.0.1:5000\"\n").expect("write");
+        let store = StoreArgs { config: Some(path), ..Default::default() };
+        let serve = ServeArgs { http: Some("127.0.0.1:9001".parse().expect("addr")), ..Default::default() };
+        let s = Settings::resolve(store, serve).expect("resolve");
+        assert_eq!(s.http.port(), 9001);
+        assert_eq!(s.relay.len(), 2);
+        assert_eq!(s.relay[1].port(), 5000);
+        assert!(s.relay[1].is_ipv6());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("htttp = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! `clutchcall serve`: every component in one process.
+//!
+//! Start-up order: data directory, metrics, certificates, control plane (database + REST),
+//! relay (UDP), HTTP (TCP); `/healthz` turns 200 once all listeners are bound. Shutdown on
+//! SIGTERM/SIGINT: stop accepting, tell sessions we are going away, drain HTTP, exit 0.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::{ServeArgs, Settings, StoreArgs};
+use crate::http;
+
+pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(store, args)?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the Prometheus metrics recorder")?;
+
+    // Certificates for the relay.
+    let tls_config = net::tls::Config {
+        cert: settings.tls_cert.clone(),
+        key: settings.tls_key.clone(),
+        hostnames: settings.tls_hostnames.clone(),
+        ..Default::default()
+    };
+    let certs = net::tls::Certs::new(tls_config).context("loading or generating the relay's TLS certificate")?;
+    let (hash_tx, hash_rx) = watch::channel(certs.fingerprint().to_hex());
+    let mut identity_rx = certs.subscribe();
+
+    // Relay UDP listener(s).
+    let mut quic_config = net::server::Config::new(certs.clone());
+    quic_config.listen = settings.relay.clone();
+    let mut quic = net::server::Server::bind(quic_config)
+        .with_context(|| format!("binding the relay on {:?} (UDP); is the port in use?", settings.relay))?;
+    let relay_addrs = quic.local_addrs().to_vec();
+    let relay_url = settings
+        .relay_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{}", relay_addrs.first().copied().unwrap_or(settings.relay[0])));
+
+    // HTTP listener.
+    let http_listener = tokio::net::TcpListener::bind(settings.http)
+        .await
+        .with_context(|| format!("binding HTTP on {}; is the port in use?", settings.http))?;
+    let http_addr = http_listener.local_addr().context("reading the HTTP address")?;
+    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}"));
+
+    // Control plane.
+    let api = api::Api::open(settings.api_config_with(&public_url, &relay_url))
+        .await
+        .context("opening the control plane (database, migrations)")?;
+    api.set_relay_info(vec![relay_url.clone()], hash_rx.clone());
+
+    // Relay.
+    let public_prefix = settings.public_prefix.as_deref().map(relay::auth::Policy::parse_prefix);
+    let policy = relay::auth::Policy::new(public_prefix, api.authorizer());
+    let relay = relay::Relay::new(
+        relay::Config {
+            cache_bytes_per_track: settings.cache_bytes_per_track,
+            publisher_grace: settings.publisher_grace,
+            ..Default::default()
+        },
+        policy,
+    );
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let app = http::router(http::EngineState { ready: ready.clone(), cert_sha256: hash_rx, metrics })
+        .merge(api.router())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let http_shutdown = shutdown.clone();
+    let http_server = axum::serve(http_listener, app).with_graceful_shutdown(async move {
+        http_shutdown.cancelled().await;
+    });
+
+    ready.store(true, Ordering::Release);
+    info!(http = %http_addr, relay = ?relay_addrs, %relay_url, data_dir = %settings.data_dir.display(), "clutchcall serving");
+    // One line on stdout for scripts and tests that start the engine on port 0.
+    println!("clutchcall listening http={http_addr} relay={}", relay_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","));
+
+    let accept_relay = relay.clone();
+    let accept_loop = async move {
+        while let Some(incoming) = quic.accept().await {
+            let relay = accept_relay.clone();
+            tokio::spawn(async move {
+                relay.serve(incoming.session, incoming.url).await;
+            });
+        }
+        quic
+    };
+
+    let cert_hash = async move {
+        while identity_rx.changed().await.is_ok() {
+            let hex = identity_rx.borrow().fingerprint().to_hex();
+            info!(sha256 = %hex, "relay certificate renewed");
+            let _ = hash_tx.send(hex);
+        }
+        std::future::pending::<()>().await
+    };
+
+    tokio::select! {
+        r = http_server.into_future() => r.context("HTTP server failed")?,
+        _ = accept_loop => anyhow::bail!("relay listener stopped unexpectedly"),
+        _ = certs.run_rotation() => anyhow::bail!("certificate rotation stopped unexpectedly"),
+        _ = cert_hash => {},
+        _ = shutdown_signal() => {
+            info!("shutting down: draining sessions");
+            ready.store(false, Ordering::Release);
+            shutdown.cancel();
+            relay.shutdown(Duration::from_secs(2)).await;
+        }
+    }
+    info!("bye");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

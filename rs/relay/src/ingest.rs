@@ -1,0 +1,388 @@
+//! The publishing side of a session: PUBLISH, PUBLISH_NAMESPACE, the upstream SUBSCRIBEs the
+//! relay sends to announcing publishers, and the data streams that carry their objects into
+//! the track cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moqt::data::{ObjectStatus, StreamType, SubgroupHeader, SubgroupObjectDecoder};
+use moqt::Decode;
+use moqt::message::{ControlMessage, Publish, PublishNamespace, Subscribe};
+use moqt::params::{Parameters, SubscriptionFilter};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+use web_transport_quinn::SendStream;
+
+use crate::auth::Action;
+use crate::error::{close, done, request, SessionError, AUTH_FAILED};
+use crate::io::{self, Reader};
+use crate::registry::{Claim, FeedId, Upstream};
+use crate::session::{self, reject, request_ok, track_name, Ctx};
+use crate::track::{Object, SubgroupEnd, Track, TrackEnd, TrackInfo};
+
+/// Largest object payload the relay accepts (bigger ones reset the stream).
+const MAX_OBJECT_BYTES: u64 = 64 << 20;
+/// How long a data stream may wait for the message that defines its track alias.
+const ALIAS_WAIT: Duration = Duration::from_secs(2);
+
+/// A track the peer feeds us, by the alias it chose.
+#[derive(Clone)]
+pub struct Inbound {
+    pub track: Arc<Track>,
+    pub default_priority: u8,
+    pub generation: u64,
+}
+
+/// Track aliases for incoming data streams and datagrams.
+#[derive(Default)]
+pub struct Aliases {
+    map: Mutex<HashMap<u64, Inbound>>,
+    added: Notify,
+}
+
+impl Aliases {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Inbound>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns false if the alias is already taken by another track.
+    pub fn insert(&self, alias: u64, inbound: Inbound) -> bool {
+        let mut map = self.lock();
+        if map.get(&alias).is_some_and(|i| !Arc::ptr_eq(&i.track, &inbound.track)) {
+            return false;
+        }
+        map.insert(alias, inbound);
+        drop(map);
+        self.added.notify_waiters();
+        true
+    }
+
+    pub fn remove(&self, alias: u64) {
+        self.lock().remove(&alias);
+    }
+
+    pub fn get(&self, alias: u64) -> Option<Inbound> {
+        self.lock().get(&alias).cloned()
+    }
+
+    /// Wait briefly for an alias that a racing control message is about to define.
+    pub async fn wait(&self, alias: u64) -> Option<Inbound> {
+        let deadline = Instant::now() + ALIAS_WAIT;
+        loop {
+            let notified = self.added.notified();
+            if let Some(i) = self.get(alias) {
+                return Some(i);
+            }
+            if tokio::time::timeout_at(deadline.into(), notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+fn track_info(properties: &moqt::kvp::Properties) -> TrackInfo {
+    TrackInfo {
+        publisher_priority: properties.default_publisher_priority().unwrap_or(128),
+        group_order: properties.default_group_order().map(|o| o.to_u64() as u8).unwrap_or(1),
+        properties: properties.clone(),
+    }
+}
+
+/// Authorize or close with `auth_failed` after telling the peer on the request stream.
+async fn authorize_or_reject(
+    ctx: &Arc<Ctx>,
+    send: &mut SendStream,
+    action: Action,
+    namespace: &moqt::TrackNamespace,
+    track: Option<&Bytes>,
+    params: &Parameters,
+    scope: CancellationToken,
+) -> Result<Option<Box<dyn std::any::Any + Send + Sync>>, SessionError> {
+    match ctx.authorize(action, namespace, track, params, scope).await {
+        Ok(guard) => Ok(guard),
+        Err(e @ SessionError::Unauthorized(_)) => {
+            reject(send, request::UNAUTHORIZED, AUTH_FAILED).await;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// PUBLISH: the peer pushes a track to us.
+pub async fn publish(ctx: &Arc<Ctx>, msg: Publish, mut send: SendStream, mut recv: Reader) -> Result<(), SessionError> {
+    let name = track_name(&msg.namespace, &msg.track_name);
+    let scope = ctx.closed.child_token();
+    let _guard = authorize_or_reject(ctx, &mut send, Action::Publish, &msg.namespace, Some(&msg.track_name), &msg.params, scope.clone())
+        .await?;
+    let info = track_info(&msg.properties);
+    let default_priority = info.publisher_priority;
+    let Claim { track, feed, stop } = ctx.shared.registry.claim(&name, ctx.id, info);
+    if !ctx.inbound.insert(msg.track_alias, Inbound { track: track.clone(), default_priority, generation: feed.generation }) {
+        ctx.close(close::DUPLICATE_TRACK_ALIAS, "track alias already in use");
+        return Err(SessionError::Transport("duplicate track alias".into()));
+    }
+    info!(session = ctx.id, track = %name, "publisher started");
+    metrics::gauge!("relay_publishers").increment(1.0);
+    request_ok(&mut send, Parameters::new()).await?;
+
+    let end = loop {
+        tokio::select! {
+            m = recv.message() => match m {
+                Ok(Some(ControlMessage::PublishDone(d))) => {
+                    break TrackEnd { code: d.status_code, reason: d.reason.to_string_lossy() };
+                }
+                Ok(Some(ControlMessage::RequestUpdate(_))) => request_ok(&mut send, Parameters::new()).await?,
+                Ok(Some(other)) => {
+                    return Err(SessionError::Protocol(format!("{} is not allowed on a PUBLISH stream", other.name())));
+                }
+                Ok(None) | Err(SessionError::Reset(_)) | Err(SessionError::Transport(_)) => {
+                    break TrackEnd { code: done::TRACK_ENDED, reason: "publisher went away".into() };
+                }
+                Err(e) => return Err(e),
+            },
+            _ = stop.cancelled() => {
+                // Another publisher took the track over: stop this one.
+                recv.stop(crate::RESET_CANCELLED);
+                let _ = send.reset(crate::RESET_CANCELLED);
+                break TrackEnd { code: done::TRACK_ENDED, reason: "replaced by a new publisher".into() };
+            }
+            _ = ctx.closed.cancelled() => {
+                break TrackEnd { code: done::TRACK_ENDED, reason: "publisher went away".into() };
+            }
+        }
+    };
+    scope.cancel();
+    ctx.inbound.remove(msg.track_alias);
+    metrics::gauge!("relay_publishers").decrement(1.0);
+    info!(session = ctx.id, track = %name, reason = %end.reason, "publisher stopped");
+    ctx.shared.registry.release(&name, feed, end);
+    Ok(())
+}
+
+/// A session that announced a namespace, seen from the registry.
+struct AnnouncedBy {
+    ctx: Weak<Ctx>,
+    id: u64,
+}
+
+impl Upstream for AnnouncedBy {
+    fn feed(&self, track: Arc<Track>, feed: FeedId) -> bool {
+        let Some(ctx) = self.ctx.upgrade() else { return false };
+        if ctx.closed.is_cancelled() {
+            return false;
+        }
+        tokio::spawn(async move {
+            let name = track.name.clone();
+            let end = match upstream_subscribe(&ctx, &track, feed).await {
+                Ok(end) => end,
+                Err(e) => {
+                    debug!(session = ctx.id, track = %name, %e, "upstream subscription failed");
+                    TrackEnd { code: done::TRACK_ENDED, reason: e.to_string() }
+                }
+            };
+            ctx.shared.registry.release(&name, feed, end);
+        });
+        true
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// Subscribe upstream for a track in a namespace the peer announced; pump until it ends.
+async fn upstream_subscribe(ctx: &Arc<Ctx>, track: &Arc<Track>, feed: FeedId) -> Result<TrackEnd, SessionError> {
+    let (mut send, recv) = ctx.session.open_bi().await.map_err(SessionError::from_session)?;
+    let mut recv = Reader::new(recv);
+    let namespace = moqt::TrackNamespace::new(track.name.namespace.iter().cloned())
+        .map_err(|e| SessionError::Internal(e.to_string()))?;
+    let sub = Subscribe {
+        request_id: ctx.next_request_id(),
+        namespace,
+        track_name: track.name.name.clone(),
+        params: Parameters::new().with_subscription_filter(SubscriptionFilter::LargestObject).with_forward(true),
+    };
+    io::send(&mut send, sub).await?;
+    let ok = match recv.message().await? {
+        Some(ControlMessage::SubscribeOk(ok)) => ok,
+        Some(ControlMessage::RequestError(e)) => {
+            return Ok(TrackEnd { code: done::TRACK_ENDED, reason: format!("upstream refused: {}", e.reason.to_string_lossy()) });
+        }
+        Some(other) => return Err(SessionError::Protocol(format!("unexpected {} in reply to SUBSCRIBE", other.name()))),
+        None => return Ok(TrackEnd { code: done::TRACK_ENDED, reason: "upstream closed".into() }),
+    };
+    let info = track_info(&ok.properties);
+    let default_priority = info.publisher_priority;
+    track.set_info(info);
+    if !ctx.inbound.insert(ok.track_alias, Inbound { track: track.clone(), default_priority, generation: feed.generation }) {
+        ctx.close(close::DUPLICATE_TRACK_ALIAS, "track alias already in use");
+        return Err(SessionError::Transport("duplicate track alias".into()));
+    }
+    let end = loop {
+        tokio::select! {
+            m = recv.message() => match m {
+                Ok(Some(ControlMessage::PublishDone(d))) => break TrackEnd { code: d.status_code, reason: d.reason.to_string_lossy() },
+                Ok(Some(ControlMessage::RequestOk(_))) => {}
+                Ok(Some(other)) => return Err(SessionError::Protocol(format!("{} on a SUBSCRIBE stream", other.name()))),
+                Ok(None) | Err(SessionError::Reset(_)) | Err(SessionError::Transport(_)) => {
+                    break TrackEnd { code: done::TRACK_ENDED, reason: "upstream went away".into() };
+                }
+                Err(e) => return Err(e),
+            },
+            _ = ctx.closed.cancelled() => break TrackEnd { code: done::TRACK_ENDED, reason: "upstream went away".into() },
+        }
+    };
+    ctx.inbound.remove(ok.track_alias);
+    Ok(end)
+}
+
+/// PUBLISH_NAMESPACE: route subscriptions under the namespace to this peer.
+pub async fn publish_namespace(
+    ctx: &Arc<Ctx>,
+    msg: PublishNamespace,
+    mut send: SendStream,
+    mut recv: Reader,
+) -> Result<(), SessionError> {
+    let scope = ctx.closed.child_token();
+    let _guard = authorize_or_reject(ctx, &mut send, Action::Publish, &msg.namespace, None, &msg.params, scope.clone()).await?;
+    let fields: Vec<Bytes> = msg.namespace.fields().to_vec();
+    let upstream = Arc::new(AnnouncedBy { ctx: Arc::downgrade(ctx), id: ctx.id });
+    ctx.shared.registry.announce(fields.clone(), upstream);
+    info!(session = ctx.id, namespace = %msg.namespace.to_path(), "namespace announced");
+    request_ok(&mut send, Parameters::new()).await?;
+    loop {
+        tokio::select! {
+            m = recv.message() => match m {
+                Ok(Some(ControlMessage::RequestUpdate(_))) => request_ok(&mut send, Parameters::new()).await?,
+                Ok(Some(other)) => {
+                    ctx.shared.registry.withdraw(&fields, ctx.id);
+                    return Err(SessionError::Protocol(format!("{} on a PUBLISH_NAMESPACE stream", other.name())));
+                }
+                Ok(None) | Err(_) => break,
+            },
+            _ = session::cancelled(&send) => break,
+            _ = ctx.closed.cancelled() => break,
+        }
+    }
+    scope.cancel();
+    ctx.shared.registry.withdraw(&fields, ctx.id);
+    info!(session = ctx.id, namespace = %msg.namespace.to_path(), "namespace withdrawn");
+    Ok(())
+}
+
+/// A unidirectional data stream from the peer.
+pub async fn data_stream(ctx: &Arc<Ctx>, mut reader: Reader, stream_type: u64) -> Result<(), SessionError> {
+    match StreamType::from_u64(stream_type).map_err(SessionError::Decode)? {
+        StreamType::Subgroup(_) => subgroup_stream(ctx, reader).await,
+        StreamType::Fetch => {
+            // The relay never sends FETCH upstream, so it expects no fetch responses.
+            reader.stop(crate::RESET_CANCELLED);
+            Ok(())
+        }
+        StreamType::Padding => {
+            reader.stop(0);
+            Ok(())
+        }
+        StreamType::Control => Err(SessionError::Protocol("second control stream".into())),
+    }
+}
+
+async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), SessionError> {
+    let Some(header) = reader.decode(|b| SubgroupHeader::decode(b)).await? else {
+        return Ok(());
+    };
+    let Some(inbound) = ctx.inbound.wait(header.track_alias).await else {
+        debug!(session = ctx.id, alias = header.track_alias, "data for an unknown track alias: ignored");
+        reader.stop(crate::RESET_CANCELLED);
+        return Ok(());
+    };
+    let track = inbound.track;
+    let priority = header.priority_or(inbound.default_priority);
+    let mut decoder = SubgroupObjectDecoder::new(&header);
+    let mut subgroup = None;
+    let result = loop {
+        match reader.has_more().await {
+            Ok(true) => {}
+            Ok(false) => break Ok(SubgroupEnd::Finished),
+            Err(SessionError::Reset(code)) => break Ok(SubgroupEnd::Reset(code)),
+            Err(SessionError::Transport(_)) => break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED)),
+            Err(e) => break Err(e),
+        }
+        let h = match reader.decode(|b| decoder.decode(b)).await {
+            Ok(Some(h)) => h,
+            Ok(None) => break Ok(SubgroupEnd::Finished),
+            Err(SessionError::Reset(code)) => break Ok(SubgroupEnd::Reset(code)),
+            Err(SessionError::Transport(_)) => break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED)),
+            Err(e) => break Err(e),
+        };
+        if h.payload_len > MAX_OBJECT_BYTES {
+            reader.stop(crate::RESET_CANCELLED);
+            break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED));
+        }
+        let received = Instant::now();
+        let payload = match reader.bytes(h.payload_len as usize).await {
+            Ok(p) => p,
+            Err(SessionError::Reset(code)) => break Ok(SubgroupEnd::Reset(code)),
+            Err(SessionError::Transport(_)) => break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED)),
+            Err(e) => break Err(e),
+        };
+        if subgroup.is_none() {
+            let sg_id = decoder.subgroup_id().unwrap_or(0);
+            if track.generation() != inbound.generation {
+                // A newer publisher owns the track now.
+                reader.stop(crate::RESET_CANCELLED);
+                return Ok(());
+            }
+            match track.create_subgroup(header.group_id, sg_id, priority, header.end_of_group, header.has_properties) {
+                Some(sg) => subgroup = Some(sg),
+                None => {
+                    reader.stop(crate::RESET_CANCELLED);
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(sg) = &subgroup {
+            metrics::counter!("relay_ingress_bytes_total").increment(payload.len() as u64);
+            track.push_object(sg, Object { id: h.object_id, status: h.status, properties: h.properties, payload, received });
+            if h.status == ObjectStatus::EndOfTrack {
+                break Ok(SubgroupEnd::Finished);
+            }
+        }
+    };
+    match (result, subgroup) {
+        (Ok(end), Some(sg)) => {
+            track.end_subgroup(&sg, end);
+            Ok(())
+        }
+        (Ok(_), None) => Ok(()),
+        (Err(e), Some(sg)) => {
+            track.end_subgroup(&sg, SubgroupEnd::Reset(crate::RESET_CANCELLED));
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// Object datagrams from the peer: decoded and validated; forwarding of datagram-preferred
+/// objects is not implemented yet, so they are counted and dropped.
+pub async fn datagrams(ctx: Arc<Ctx>) {
+    loop {
+        let dgram = tokio::select! {
+            d = ctx.session.read_datagram() => match d {
+                Ok(d) => d,
+                Err(_) => return,
+            },
+            _ = ctx.closed.cancelled() => return,
+        };
+        match moqt::data::Datagram::decode(&dgram) {
+            Ok(_) => metrics::counter!("relay_datagrams_dropped_total").increment(1),
+            Err(e) => {
+                ctx.fail(&SessionError::Decode(e));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Which tracks and namespaces the relay knows, and who feeds them.
+//!
+//! A track is fed by exactly one publication at a time: either a PUBLISH pushed by a
+//! publisher, or one upstream SUBSCRIBE the relay sent to a session that announced the track's
+//! namespace (PUBLISH_NAMESPACE). However many viewers subscribe, there is one feed per track.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::track::{Track, TrackEnd, TrackInfo, TrackName};
+
+/// A session that announced a namespace and can be asked for tracks in it.
+pub trait Upstream: Send + Sync + 'static {
+    /// Start feeding `track` from this upstream (send SUBSCRIBE and pump objects into it).
+    /// Returns false when the upstream is gone.
+    fn feed(&self, track: Arc<Track>, feed: FeedId) -> bool;
+    /// A stable id for logs and for removing the announcement.
+    fn id(&self) -> u64;
+}
+
+/// A change in announced namespaces, for SUBSCRIBE_NAMESPACE.
+#[derive(Debug, Clone)]
+pub enum NamespaceEvent {
+    Announced(Vec<Bytes>),
+    Withdrawn(Vec<Bytes>),
+}
+
+/// The feed currently owning a track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedId {
+    pub session: u64,
+    pub generation: u64,
+}
+
+struct Entry {
+    track: Arc<Track>,
+    feed: Option<FeedId>,
+    /// Cancelled to stop the current feed when another publisher takes the track over.
+    stop: CancellationToken,
+    /// Bumped on every release so a stale grace timer doesn't end a resumed track.
+    epoch: u64,
+}
+
+struct Inner {
+    tracks: HashMap<TrackName, Entry>,
+    namespaces: HashMap<Vec<Bytes>, Arc<dyn Upstream>>,
+}
+
+/// The relay's shared directory.
+pub struct Registry {
+    inner: Mutex<Inner>,
+    cache_bytes: usize,
+    grace: Duration,
+    namespace_events: broadcast::Sender<NamespaceEvent>,
+}
+
+/// The result of becoming a track's publisher: feed `track` until `stop` is cancelled (a newer
+/// publisher took over), then call [`Registry::release`] with `feed`.
+pub struct Claim {
+    pub track: Arc<Track>,
+    pub feed: FeedId,
+    pub stop: CancellationToken,
+}
+
+impl Registry {
+    pub fn new(cache_bytes: usize, grace: Duration) -> Arc<Self> {
+        let (namespace_events, _) = broadcast::channel(1024);
+        Arc::new(Self {
+            inner: Mutex::new(Inner { tracks: HashMap::new(), namespaces: HashMap::new() }),
+            cache_bytes,
+            grace,
+            namespace_events,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A publisher (PUBLISH) claims a track. The newest publisher wins: a live previous feed is
+    /// told to stop (a reconnecting encoder replaces its own zombie connection), and a track in
+    /// its grace window is resumed, so its subscribers keep going.
+    pub fn claim(&self, name: &TrackName, session: u64, info: TrackInfo) -> Claim {
+        let mut inner = self.lock();
+        let cache_bytes = self.cache_bytes;
+        let entry = inner.tracks.entry(name.clone()).or_insert_with(|| Entry {
+            track: Track::new(name.clone(), cache_bytes),
+            feed: None,
+            stop: CancellationToken::new(),
+            epoch: 0,
+        });
+        if entry.feed.is_some() {
+            entry.stop.cancel();
+        }
+        let generation = entry.track.begin_publisher(info);
+        let feed = FeedId { session, generation };
+        entry.feed = Some(feed);
+        entry.stop = CancellationToken::new();
+        entry.epoch += 1;
+        Claim { track: entry.track.clone(), feed, stop: entry.stop.clone() }
+    }
+
+    /// The feed stopped. After the grace window, if nobody took over, the track ends with
+    /// `end` and is forgotten (subscribers get PUBLISH_DONE).
+    pub fn release(self: &Arc<Self>, name: &TrackName, feed: FeedId, end: TrackEnd) {
+        let epoch = {
+            let mut inner = self.lock();
+            let Some(entry) = inner.tracks.get_mut(name) else { return };
+            if entry.feed != Some(feed) {
+                return;
+            }
+            entry.feed = None;
+            entry.epoch += 1;
+            entry.epoch
+        };
+        if self.grace.is_zero() {
+            self.finish(name, epoch, end);
+            return;
+        }
+        let this = self.clone();
+        let name = name.clone();
+        let grace = self.grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            this.finish(&name, epoch, end);
+        });
+    }
+
+    fn finish(&self, name: &TrackName, epoch: u64, end: TrackEnd) {
+        let track = {
+            let mut inner = self.lock();
+            match inner.tracks.get(name) {
+                Some(e) if e.epoch == epoch && e.feed.is_none() => inner.tracks.remove(name).map(|e| e.track),
+                _ => None,
+            }
+        };
+        if let Some(track) = track {
+            track.end(end);
+        }
+    }
+
+    /// Find a track for a subscriber: an existing one, or one fed on demand from an upstream
+    /// that announced a matching namespace prefix.
+    pub fn lookup(&self, name: &TrackName) -> Option<Arc<Track>> {
+        let upstream = {
+            let mut inner = self.lock();
+            if let Some(e) = inner.tracks.get(name) {
+                return Some(e.track.clone());
+            }
+            let upstream = inner
+                .namespaces
+                .iter()
+                .filter(|(ns, _)| name.namespace.starts_with(ns))
+                .max_by_key(|(ns, _)| ns.len())
+                .map(|(_, up)| up.clone())?;
+            let track = Track::new(name.clone(), self.cache_bytes);
+            let generation = track.begin_publisher(TrackInfo::default());
+            let feed = FeedId { session: upstream.id(), generation };
+            inner.tracks.insert(
+                name.clone(),
+                Entry {
+                    track: track.clone(),
+                    feed: Some(feed),
+                    stop: CancellationToken::new(),
+                    epoch: 1,
+                },
+            );
+            (upstream, track, feed)
+        };
+        let (upstream, track, feed) = upstream;
+        if upstream.feed(track.clone(), feed) {
+            Some(track)
+        } else {
+            self.lock().tracks.remove(name);
+            None
+        }
+    }
+
+    /// Forget a track fed on demand (its upstream subscription failed or was unused).
+    pub fn forget(&self, name: &TrackName, feed: FeedId) {
+        let mut inner = self.lock();
+        if inner.tracks.get(name).is_some_and(|e| e.feed == Some(feed)) {
+            inner.tracks.remove(name);
+        }
+    }
+
+    pub fn feed_of(&self, name: &TrackName) -> Option<FeedId> {
+        self.lock().tracks.get(name).and_then(|e| e.feed)
+    }
+
+    /// PUBLISH_NAMESPACE: route future subscriptions under `namespace` to `upstream` (the
+    /// newest announcement wins).
+    pub fn announce(&self, namespace: Vec<Bytes>, upstream: Arc<dyn Upstream>) {
+        self.lock().namespaces.insert(namespace.clone(), upstream);
+        let _ = self.namespace_events.send(NamespaceEvent::Announced(namespace));
+    }
+
+    pub fn withdraw(&self, namespace: &[Bytes], upstream_id: u64) {
+        let removed = {
+            let mut inner = self.lock();
+            if inner.namespaces.get(namespace).is_some_and(|u| u.id() == upstream_id) {
+                inner.namespaces.remove(namespace);
+                true
+            } else {
+                false
+            }
+        };
+        if removed {
+            let _ = self.namespace_events.send(NamespaceEvent::Withdrawn(namespace.to_vec()));
+        }
+    }
+
+    /// Namespaces currently announced or published under `prefix`, plus a stream of changes.
+    pub fn namespaces(&self, prefix: &[Bytes]) -> (Vec<Vec<Bytes>>, broadcast::Receiver<NamespaceEvent>) {
+        let rx = self.namespace_events.subscribe();
+        let inner = self.lock();
+        let mut out: Vec<Vec<Bytes>> = inner.namespaces.keys().filter(|ns| ns.starts_with(prefix)).cloned().collect();
+        for name in inner.tracks.keys() {
+            if name.namespace.starts_with(prefix) && !out.contains(&name.namespace) {
+                out.push(name.namespace.clone());
+            }
+        }
+        (out, rx)
+    }
+
+    /// Tracks currently known under `prefix` (for SUBSCRIBE_TRACKS and status pages).
+    pub fn tracks_under(&self, prefix: &[Bytes]) -> Vec<Arc<Track>> {
+        self.lock().tracks.values().filter(|e| e.track.name.namespace.starts_with(prefix)).map(|e| e.track.clone()).collect()
+    }
+
+    pub fn track_count(&self) -> usize {
+        self.lock().tracks.len()
+    }
+}

@@ -1,0 +1,462 @@
+//! One MoQT session at the relay (server role): SETUP, then every request stream, data stream
+//! and datagram the peer opens, until the session ends.
+//!
+//! A peer's mistake closes only its own session, with the draft's error code; nothing here
+//! panics on input, and no peer can make the relay wait on it (every per-peer wait is in that
+//! peer's own tasks).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use moqt::message::{ControlMessage, Goaway, RequestError, RequestOk};
+use moqt::{ReasonPhrase, TrackNamespace};
+use moqt::params::{AuthToken, Parameters};
+use moqt::setup::{Setup, SetupOptions};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use web_transport_quinn::{SendStream, Session};
+
+use crate::auth::{Action, AuthRequest, Grant};
+use crate::error::{close, request, SessionError, AUTH_FAILED};
+use crate::io::{self, Reader};
+use crate::track::TrackName;
+use crate::{deliver, ingest, Shared};
+
+/// How long a peer may take to send its SETUP.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Per-session state shared by the session's tasks.
+pub(crate) struct Ctx {
+    pub id: u64,
+    pub session: Session,
+    pub shared: Arc<Shared>,
+    /// Token from the connection URL (`?token=`), used when a request carries none.
+    pub url_token: Mutex<Option<Vec<u8>>>,
+    /// Tokens the peer registered under an alias (AUTHORIZATION TOKEN, Alias Type REGISTER).
+    token_aliases: Mutex<HashMap<u64, Bytes>>,
+    /// Request IDs seen from the peer (duplicates close the session).
+    seen_requests: Mutex<HashSet<u64>>,
+    /// Our next request id (server: odd).
+    next_request_id: AtomicU64,
+    /// Our next track alias for SUBSCRIBE_OK / PUBLISH we send.
+    next_alias: AtomicU64,
+    /// Incoming track aliases (from PUBLISH we accepted or SUBSCRIBE_OK we received) → track.
+    pub inbound: ingest::Aliases,
+    /// Subscriptions we serve to this peer, by the peer's request id (for joining FETCH).
+    pub subscriptions: Mutex<HashMap<u64, deliver::Joining>>,
+    /// Cancelled when the session ends.
+    pub closed: CancellationToken,
+    /// Set once we sent or received GOAWAY: new requests are refused.
+    pub going_away: watch::Sender<bool>,
+}
+
+impl Ctx {
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn next_request_id(&self) -> u64 {
+        self.next_request_id.fetch_add(2, Ordering::Relaxed)
+    }
+
+    pub fn next_alias(&self) -> u64 {
+        self.next_alias.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Close the whole session with a code and reason phrase.
+    pub fn close(&self, code: u32, reason: &str) {
+        debug!(session = self.id, code, reason, "closing session");
+        self.session.close(code, reason.as_bytes());
+        self.closed.cancel();
+    }
+
+    pub fn fail(&self, err: &SessionError) {
+        if let Some((code, reason)) = err.close_code() {
+            warn!(session = self.id, %err, "closing session");
+            self.close(code, &reason);
+        } else {
+            debug!(session = self.id, %err, "session transport ended");
+            self.closed.cancel();
+        }
+    }
+
+    /// Register a request id from the peer (client ids are even), once.
+    pub fn accept_request_id(&self, id: u64) -> Result<(), SessionError> {
+        if id % 2 != 0 {
+            return Err(SessionError::Decode(moqt::DecodeError::InvalidRequestId(id)));
+        }
+        if !Self::lock(&self.seen_requests).insert(id) {
+            return Err(SessionError::Decode(moqt::DecodeError::InvalidRequestId(id)));
+        }
+        Ok(())
+    }
+
+    /// The token a request presents: its AUTHORIZATION TOKEN parameter, else the URL's.
+    pub fn token(&self, params: &Parameters) -> Result<Option<Vec<u8>>, SessionError> {
+        for t in params.auth_tokens() {
+            match t {
+                AuthToken::UseValue { value, .. } => return Ok(Some(value.to_vec())),
+                AuthToken::Register { alias, value, .. } => {
+                    let mut aliases = Self::lock(&self.token_aliases);
+                    if aliases.len() >= 64 {
+                        return Err(SessionError::Protocol("too many token aliases".into()));
+                    }
+                    aliases.insert(*alias, value.clone());
+                    return Ok(Some(value.to_vec()));
+                }
+                AuthToken::UseAlias { alias } => {
+                    let aliases = Self::lock(&self.token_aliases);
+                    match aliases.get(alias) {
+                        Some(v) => return Ok(Some(v.to_vec())),
+                        None => return Err(SessionError::Unauthorized(format!("unknown token alias {alias}"))),
+                    }
+                }
+                AuthToken::Delete { alias } => {
+                    Self::lock(&self.token_aliases).remove(alias);
+                }
+            }
+        }
+        Ok(Self::lock(&self.url_token).clone())
+    }
+
+    /// Ask the policy; on refusal close the session with `auth_failed`. On success, enforce the
+    /// grant's expiry and revocation for as long as `scope` lives, and return the grant's guard.
+    pub async fn authorize(
+        self: &Arc<Self>,
+        action: Action,
+        namespace: &TrackNamespace,
+        track: Option<&Bytes>,
+        params: &Parameters,
+        scope: CancellationToken,
+    ) -> Result<Option<Box<dyn std::any::Any + Send + Sync>>, SessionError> {
+        let token = self.token(params)?;
+        let req = AuthRequest {
+            action,
+            namespace: namespace.fields().iter().map(|f| f.to_vec()).collect(),
+            track: track.map(|t| t.to_vec()),
+            token,
+        };
+        match self.shared.policy.check(req).await {
+            Ok(grant) => Ok(self.enforce(grant, scope)),
+            Err(denied) => {
+                info!(session = self.id, namespace = %namespace.to_path(), %denied, "request refused");
+                Err(SessionError::Unauthorized(denied.0))
+            }
+        }
+    }
+
+    fn enforce(self: &Arc<Self>, grant: Grant, scope: CancellationToken) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        let Grant { expires_at, revoked, guard } = grant;
+        if expires_at.is_some() || revoked.is_some() {
+            let ctx = self.clone();
+            tokio::spawn(async move {
+                let expiry = async {
+                    match expires_at {
+                        Some(at) => {
+                            let wait = at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+                            tokio::time::sleep(wait).await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                let revocation = async {
+                    match &revoked {
+                        Some(t) => t.cancelled().await,
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = expiry => {
+                        info!(session = ctx.id, "token expired: closing session");
+                        ctx.close(close::EXPIRED_AUTH_TOKEN, AUTH_FAILED);
+                    }
+                    _ = revocation => {
+                        info!(session = ctx.id, "credential revoked: closing session");
+                        ctx.close(close::UNAUTHORIZED, AUTH_FAILED);
+                    }
+                    _ = scope.cancelled() => {}
+                    _ = ctx.closed.cancelled() => {}
+                }
+            });
+        }
+        guard
+    }
+
+    pub fn subscriptions_insert(&self, request_id: u64, joining: deliver::Joining) {
+        Self::lock(&self.subscriptions).insert(request_id, joining);
+    }
+
+    pub fn subscriptions_remove(&self, request_id: u64) {
+        Self::lock(&self.subscriptions).remove(&request_id);
+    }
+
+    pub fn subscription(&self, request_id: u64) -> Option<deliver::Joining> {
+        Self::lock(&self.subscriptions).get(&request_id).cloned()
+    }
+
+    pub fn is_going_away(&self) -> bool {
+        *self.going_away.borrow()
+    }
+}
+
+/// Send REQUEST_ERROR and finish the stream.
+pub(crate) async fn reject(send: &mut SendStream, code: u64, reason: &str) {
+    let msg = RequestError { error_code: code, retry_interval: 0, reason: ReasonPhrase::new(reason), redirect: None };
+    let _ = io::send(send, msg).await;
+    let _ = send.finish();
+}
+
+/// Run a session to its end.
+pub(crate) async fn run(shared: Arc<Shared>, session: Session, url: Option<url::Url>) {
+    let id = shared.next_session_id();
+    let url_token = url.as_ref().and_then(token_from_url);
+    let (going_away, _) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        id,
+        session: session.clone(),
+        shared: shared.clone(),
+        url_token: Mutex::new(url_token),
+        token_aliases: Mutex::new(HashMap::new()),
+        seen_requests: Mutex::new(HashSet::new()),
+        next_request_id: AtomicU64::new(1),
+        next_alias: AtomicU64::new(1),
+        inbound: ingest::Aliases::default(),
+        subscriptions: Mutex::new(HashMap::new()),
+        closed: shared.shutdown.child_token(),
+        going_away,
+    });
+    metrics::gauge!("relay_sessions").increment(1.0);
+    debug!(session = id, webtransport = url.is_some(), "session started");
+    let result = drive(&ctx, url.is_some()).await;
+    if let Err(e) = &result {
+        ctx.fail(e);
+    }
+    ctx.closed.cancel();
+    metrics::gauge!("relay_sessions").decrement(1.0);
+    debug!(session = id, "session ended");
+}
+
+async fn drive(ctx: &Arc<Ctx>, webtransport: bool) -> Result<(), SessionError> {
+    // Our control stream: SETUP first. Pipelining is allowed, so send it right away.
+    let mut control_tx = ctx.session.open_uni().await.map_err(SessionError::from_session)?;
+    let _ = control_tx.set_priority(i32::MAX);
+    let mut options = SetupOptions::new();
+    options.implementation = Some(concat!("clutchcall/", env!("CARGO_PKG_VERSION")).to_string());
+    io::send(&mut control_tx, Setup { options }).await?;
+
+    // Accept streams from the start (data may race the control stream); the peer's control
+    // stream is recognised by its first bytes (SETUP).
+    let (setup_tx, setup_rx) = tokio::sync::oneshot::channel::<Reader>();
+    let uni = tokio::spawn(accept_uni(ctx.clone(), setup_tx));
+    let bi = tokio::spawn(accept_bi(ctx.clone()));
+    let dgrams = tokio::spawn(ingest::datagrams(ctx.clone()));
+
+    let result = async {
+        let mut control_rx = tokio::time::timeout(SETUP_TIMEOUT, setup_rx)
+            .await
+            .map_err(|_| SessionError::Protocol("no SETUP within 10 s".into()))?
+            .map_err(|_| SessionError::Transport("session ended before SETUP".into()))?;
+        let setup = match control_rx.message().await? {
+            Some(ControlMessage::Setup(s)) => s,
+            Some(other) => return Err(SessionError::Protocol(format!("{} before SETUP", other.name()))),
+            None => return Err(SessionError::Protocol("control stream closed before SETUP".into())),
+        };
+        apply_setup(ctx, &setup, webtransport)?;
+        control_loop(ctx, &mut control_rx, &mut control_tx).await
+    }
+    .await;
+    uni.abort();
+    bi.abort();
+    dgrams.abort();
+    result
+}
+
+fn apply_setup(ctx: &Ctx, setup: &Setup, webtransport: bool) -> Result<(), SessionError> {
+    let o = &setup.options;
+    if webtransport && (o.path.is_some() || o.authority.is_some()) {
+        let code = if o.path.is_some() { close::INVALID_PATH } else { close::INVALID_AUTHORITY };
+        ctx.close(code, "PATH/AUTHORITY options are not used over WebTransport");
+        return Err(SessionError::Transport("bad setup options".into()));
+    }
+    if let Some(path) = &o.path {
+        if let Some(query) = path.split_once('?').map(|(_, q)| q) {
+            if let Some(t) = token_from_query(query) {
+                *Ctx::lock(&ctx.url_token) = Some(t);
+            }
+        }
+    }
+    for t in &o.auth_tokens {
+        if let Some(v) = match t {
+            AuthToken::UseValue { value, .. } | AuthToken::Register { value, .. } => Some(value),
+            _ => None,
+        } {
+            *Ctx::lock(&ctx.url_token) = Some(v.to_vec());
+        }
+    }
+    if let Some(imp) = &o.implementation {
+        debug!(session = ctx.id, peer = %imp, "peer implementation");
+    }
+    Ok(())
+}
+
+/// Read the peer's control stream after SETUP: only GOAWAY may come; closing it is a violation.
+async fn control_loop(ctx: &Arc<Ctx>, rx: &mut Reader, tx: &mut SendStream) -> Result<(), SessionError> {
+    let mut shutdown = ctx.shared.going_away.subscribe();
+    let mut goaway_received = false;
+    loop {
+        tokio::select! {
+            msg = rx.message() => match msg? {
+                Some(ControlMessage::Goaway(g)) => {
+                    if goaway_received {
+                        return Err(SessionError::Protocol("second GOAWAY".into()));
+                    }
+                    if !g.new_session_uri.is_empty() {
+                        return Err(SessionError::Protocol("client GOAWAY with a New Session URI".into()));
+                    }
+                    goaway_received = true;
+                    let _ = ctx.going_away.send(true);
+                }
+                Some(other) => {
+                    return Err(SessionError::Protocol(format!("{} is not allowed on the control stream", other.name())));
+                }
+                None => return Err(SessionError::Protocol("control stream closed".into())),
+            },
+            _ = shutdown.changed() => {
+                let _ = ctx.going_away.send(true);
+                let next = Ctx::lock(&ctx.seen_requests).iter().max().map(|m| m + 2).unwrap_or(0);
+                let _ = io::send(tx, Goaway { new_session_uri: String::new(), timeout: 2000, request_id: Some(next) }).await;
+            }
+            _ = ctx.closed.cancelled() => return Ok(()),
+        }
+    }
+}
+
+async fn accept_uni(ctx: Arc<Ctx>, setup_tx: tokio::sync::oneshot::Sender<Reader>) {
+    let mut setup_tx = Some(setup_tx);
+    loop {
+        let stream = tokio::select! {
+            s = ctx.session.accept_uni() => match s {
+                Ok(s) => s,
+                Err(_) => return,
+            },
+            _ = ctx.closed.cancelled() => return,
+        };
+        let mut reader = Reader::new(stream);
+        let stream_type = match reader.decode(|b| peek_varint(b)).await {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
+            Err(e) => {
+                debug!(session = ctx.id, %e, "uni stream failed before its type");
+                continue;
+            }
+        };
+        if stream_type == moqt::message::kind::SETUP {
+            match setup_tx.take() {
+                Some(tx) => {
+                    let _ = tx.send(reader);
+                }
+                None => {
+                    ctx.fail(&SessionError::Protocol("second control stream".into()));
+                    return;
+                }
+            }
+            continue;
+        }
+        let ctx2 = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = ingest::data_stream(&ctx2, reader, stream_type).await {
+                ctx2.fail(&e);
+            }
+        });
+    }
+}
+
+/// Decode a varint without consuming it (the stream's type stays in the buffer for the
+/// header decoder).
+fn peek_varint(b: &mut &[u8]) -> Result<u64, moqt::DecodeError> {
+    let (v, _) = moqt::varint::peek(b)?;
+    Ok(v)
+}
+
+async fn accept_bi(ctx: Arc<Ctx>) {
+    loop {
+        let (send, recv) = tokio::select! {
+            s = ctx.session.accept_bi() => match s {
+                Ok(s) => s,
+                Err(_) => return,
+            },
+            _ = ctx.closed.cancelled() => return,
+        };
+        let ctx2 = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle_request(&ctx2, send, Reader::new(recv)).await {
+                ctx2.fail(&e);
+            }
+        });
+    }
+}
+
+/// Dispatch one request stream by its first message.
+async fn handle_request(ctx: &Arc<Ctx>, mut send: SendStream, mut recv: Reader) -> Result<(), SessionError> {
+    let first = match recv.message().await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(()),
+        Err(SessionError::Reset(_)) | Err(SessionError::Transport(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !first.is_request_start() {
+        return Err(SessionError::Protocol(format!("{} cannot open a request stream", first.name())));
+    }
+    if let Some(id) = first.request_id() {
+        ctx.accept_request_id(id)?;
+    }
+    if ctx.is_going_away() {
+        reject(&mut send, request::GOING_AWAY, "relay is going away").await;
+        return Ok(());
+    }
+    let _ = send.set_priority(i32::MAX - 1);
+    metrics::counter!("relay_requests_total", "type" => first.name()).increment(1);
+    match first {
+        ControlMessage::Subscribe(m) => deliver::subscribe(ctx, m, send, recv).await,
+        ControlMessage::Fetch(m) => deliver::fetch(ctx, m, send, recv).await,
+        ControlMessage::TrackStatus(m) => deliver::track_status(ctx, m, send).await,
+        ControlMessage::SubscribeNamespace(m) => deliver::subscribe_namespace(ctx, m, send, recv).await,
+        ControlMessage::SubscribeTracks(m) => {
+            let _ = m;
+            reject(&mut send, request::NOT_SUPPORTED, "SUBSCRIBE_TRACKS is not supported by this relay yet").await;
+            Ok(())
+        }
+        ControlMessage::Publish(m) => ingest::publish(ctx, m, send, recv).await,
+        ControlMessage::PublishNamespace(m) => ingest::publish_namespace(ctx, m, send, recv).await,
+        other => Err(SessionError::Protocol(format!("{} cannot open a request stream", other.name()))),
+    }
+}
+
+/// Send REQUEST_OK with no parameters.
+pub(crate) async fn request_ok(send: &mut SendStream, params: Parameters) -> Result<(), SessionError> {
+    io::send(send, RequestOk { params, properties: Default::default() }).await
+}
+
+fn token_from_url(url: &url::Url) -> Option<Vec<u8>> {
+    url.query().and_then(token_from_query)
+}
+
+fn token_from_query(query: &str) -> Option<Vec<u8>> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token" || k == "jwt" || k == "key")
+        .map(|(_, v)| v.into_owned().into_bytes())
+}
+
+/// Convert a codec namespace + name into the relay's track name.
+pub(crate) fn track_name(namespace: &TrackNamespace, name: &Bytes) -> TrackName {
+    TrackName::new(namespace.fields().to_vec(), name.clone())
+}
+
+/// Wait for the peer to cancel a request (STOP_SENDING on our side or its stream ending).
+pub(crate) async fn cancelled(send: &SendStream) {
+    let _ = send.stopped().await;
+}

@@ -1,0 +1,491 @@
+//! The relay's in-memory model of a track: groups of subgroups of objects, appended by one
+//! publisher and read concurrently by any number of subscribers.
+//!
+//! Writers never wait for readers: a subgroup is an append-only list of objects behind a short
+//! mutex plus a `watch` channel that tells readers how many objects exist. Each reader keeps its
+//! own cursor, so a stalled reader costs nothing but the memory of the groups it still holds,
+//! and the track's cache evicts old groups by a byte budget regardless of readers.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, watch};
+
+/// Full track name: namespace tuple + track name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackName {
+    pub namespace: Vec<Bytes>,
+    pub name: Bytes,
+}
+
+impl TrackName {
+    pub fn new(namespace: Vec<Bytes>, name: Bytes) -> Self {
+        Self { namespace, name }
+    }
+
+    pub fn from_strs(namespace: &[&str], name: &str) -> Self {
+        Self {
+            namespace: namespace.iter().map(|f| Bytes::copy_from_slice(f.as_bytes())).collect(),
+            name: Bytes::copy_from_slice(name.as_bytes()),
+        }
+    }
+}
+
+impl std::fmt::Display for TrackName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, field) in self.namespace.iter().enumerate() {
+            if i > 0 {
+                f.write_str("/")?;
+            }
+            f.write_str(&String::from_utf8_lossy(field))?;
+        }
+        write!(f, "--{}", String::from_utf8_lossy(&self.name))
+    }
+}
+
+/// A position in a track, ordered as the draft orders Locations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Location {
+    pub group: u64,
+    pub object: u64,
+}
+
+impl Location {
+    pub const fn new(group: u64, object: u64) -> Self {
+        Self { group, object }
+    }
+}
+
+/// One object as the relay stores it.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub id: u64,
+    /// Object status. Non-normal objects have an empty payload.
+    pub status: moqt::data::ObjectStatus,
+    /// Object Properties, forwarded as received.
+    pub properties: moqt::kvp::Properties,
+    pub payload: Bytes,
+    /// When the relay received the first byte (for OBJECT_DELIVERY_TIMEOUT).
+    pub received: Instant,
+}
+
+impl Object {
+    fn cost(&self) -> usize {
+        self.payload.len() + self.properties.encoded_len() + 64
+    }
+}
+
+/// How a subgroup ended, if it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubgroupEnd {
+    /// Still receiving objects.
+    Open,
+    /// The publisher finished the stream (FIN): every object is here.
+    Finished,
+    /// The stream was reset upstream (or evicted): no more objects will come.
+    Reset(u32),
+}
+
+/// Reader-visible progress of a subgroup: number of objects and whether it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubgroupProgress {
+    pub len: usize,
+    pub end: SubgroupEnd,
+}
+
+/// An append-only subgroup shared by the publisher (writer) and all subscribers (readers).
+#[derive(Debug)]
+pub struct Subgroup {
+    pub group: u64,
+    pub id: u64,
+    pub priority: u8,
+    /// The subgroup header's END_OF_GROUP bit: this subgroup holds the group's largest object.
+    pub end_of_group: bool,
+    /// Whether objects carry a properties block (the header's PROPERTIES bit).
+    pub has_properties: bool,
+    objects: Mutex<Vec<Object>>,
+    progress: watch::Sender<SubgroupProgress>,
+}
+
+impl Subgroup {
+    pub fn new(group: u64, id: u64, priority: u8, end_of_group: bool, has_properties: bool) -> Self {
+        let (progress, _) = watch::channel(SubgroupProgress { len: 0, end: SubgroupEnd::Open });
+        Self { group, id, priority, end_of_group, has_properties, objects: Mutex::new(Vec::new()), progress }
+    }
+
+    fn objects(&self) -> MutexGuard<'_, Vec<Object>> {
+        // A poisoned lock only means a reader panicked mid-read; the data is still valid.
+        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Readers subscribe to progress and then fetch objects by index.
+    pub fn watch(&self) -> watch::Receiver<SubgroupProgress> {
+        self.progress.subscribe()
+    }
+
+    pub fn progress(&self) -> SubgroupProgress {
+        *self.progress.borrow()
+    }
+
+    /// Object at index `i` (not object id), if it exists.
+    pub fn get(&self, i: usize) -> Option<Object> {
+        self.objects().get(i).cloned()
+    }
+
+    /// Objects from index `from` on.
+    pub fn get_from(&self, from: usize) -> Vec<Object> {
+        let objects = self.objects();
+        objects.get(from..).map(|s| s.to_vec()).unwrap_or_default()
+    }
+
+    pub fn last_object_id(&self) -> Option<u64> {
+        self.objects().last().map(|o| o.id)
+    }
+
+    /// Append an object; returns its byte cost for the cache. Objects after the end are ignored.
+    pub(crate) fn push(&self, object: Object) -> usize {
+        if self.progress.borrow().end != SubgroupEnd::Open {
+            return 0;
+        }
+        let cost = object.cost();
+        let len = {
+            let mut objects = self.objects();
+            objects.push(object);
+            objects.len()
+        };
+        self.progress.send_modify(|p| p.len = len);
+        cost
+    }
+
+    pub(crate) fn end(&self, end: SubgroupEnd) {
+        self.progress.send_if_modified(|p| {
+            if p.end == SubgroupEnd::Open {
+                p.end = end;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// A group: the subgroups seen so far, in arrival order.
+#[derive(Debug)]
+pub struct Group {
+    pub id: u64,
+    pub created: Instant,
+    subgroups: Mutex<Vec<Arc<Subgroup>>>,
+}
+
+impl Group {
+    fn new(id: u64) -> Self {
+        Self { id, created: Instant::now(), subgroups: Mutex::new(Vec::new()) }
+    }
+
+    pub fn subgroups(&self) -> Vec<Arc<Subgroup>> {
+        self.subgroups.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn find(&self, id: u64) -> Option<Arc<Subgroup>> {
+        self.subgroups.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|s| s.id == id).cloned()
+    }
+}
+
+/// Why a track stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackEnd {
+    /// PUBLISH_DONE status code (e.g. TRACK_ENDED = 2).
+    pub code: u64,
+    pub reason: String,
+}
+
+/// Track-level metadata learned from the publisher (PUBLISH or SUBSCRIBE_OK).
+#[derive(Debug, Clone)]
+pub struct TrackInfo {
+    pub publisher_priority: u8,
+    /// 1 = ascending, 2 = descending (the draft's GROUP ORDER values).
+    pub group_order: u8,
+    /// Track Properties, forwarded to subscribers as received.
+    pub properties: moqt::kvp::Properties,
+}
+
+impl Default for TrackInfo {
+    fn default() -> Self {
+        Self { publisher_priority: 128, group_order: 1, properties: Default::default() }
+    }
+}
+
+/// What a subscriber's fan-out task is told.
+#[derive(Debug, Clone)]
+pub enum TrackEvent {
+    /// A new subgroup started (possibly in a new group).
+    Subgroup(Arc<Subgroup>),
+    /// The track ended (publisher gone for good).
+    Ended(TrackEnd),
+}
+
+struct State {
+    groups: VecDeque<Arc<Group>>,
+    largest: Option<Location>,
+    bytes: usize,
+    ended: Option<TrackEnd>,
+    info: TrackInfo,
+    /// Publisher generation: bumps when a new publisher takes over the track.
+    generation: u64,
+}
+
+/// One track in the relay, shared by its publisher and its subscribers.
+pub struct Track {
+    pub name: TrackName,
+    cache_bytes: usize,
+    state: Mutex<State>,
+    events: broadcast::Sender<TrackEvent>,
+}
+
+impl std::fmt::Debug for Track {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Track").field("name", &self.name.to_string()).finish()
+    }
+}
+
+impl Track {
+    pub fn new(name: TrackName, cache_bytes: usize) -> Arc<Self> {
+        let (events, _) = broadcast::channel(256);
+        Arc::new(Self {
+            name,
+            cache_bytes,
+            state: Mutex::new(State {
+                groups: VecDeque::new(),
+                largest: None,
+                bytes: 0,
+                ended: None,
+                info: TrackInfo::default(),
+                generation: 0,
+            }),
+            events,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Subscribe to new subgroups and the end of the track. Take this BEFORE reading
+    /// [`Track::snapshot`] so nothing falls in between.
+    pub fn events(&self) -> broadcast::Receiver<TrackEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn largest(&self) -> Option<Location> {
+        self.state().largest
+    }
+
+    pub fn info(&self) -> TrackInfo {
+        self.state().info.clone()
+    }
+
+    pub fn set_info(&self, info: TrackInfo) {
+        self.state().info = info;
+    }
+
+    pub fn ended(&self) -> Option<TrackEnd> {
+        self.state().ended.clone()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.state().generation
+    }
+
+    /// Cached groups, oldest first.
+    pub fn groups(&self) -> Vec<Arc<Group>> {
+        self.state().groups.iter().cloned().collect()
+    }
+
+    pub fn group(&self, id: u64) -> Option<Arc<Group>> {
+        self.state().groups.iter().find(|g| g.id == id).cloned()
+    }
+
+    /// The newest cached group, where a late joiner starts.
+    pub fn latest_group(&self) -> Option<Arc<Group>> {
+        self.state().groups.back().cloned()
+    }
+
+    pub fn cached_bytes(&self) -> usize {
+        self.state().bytes
+    }
+
+    /// A new publisher takes over (first publisher, or a reconnect). Clears a previous end.
+    /// Returns the new generation number.
+    pub fn begin_publisher(&self, info: TrackInfo) -> u64 {
+        let mut state = self.state();
+        state.ended = None;
+        state.info = info;
+        state.generation += 1;
+        state.generation
+    }
+
+    /// Open a subgroup for writing. Returns `None` when that subgroup already exists (the
+    /// publisher opened a second stream for it; the first one wins).
+    pub fn create_subgroup(
+        &self,
+        group: u64,
+        subgroup: u64,
+        priority: u8,
+        end_of_group: bool,
+        has_properties: bool,
+    ) -> Option<Arc<Subgroup>> {
+        let created = {
+            let mut state = self.state();
+            let group_arc = match state.groups.iter().position(|g| g.id >= group) {
+                Some(i) if state.groups[i].id == group => state.groups[i].clone(),
+                Some(i) => {
+                    // A group older than a cached one (streams can arrive out of order).
+                    let g = Arc::new(Group::new(group));
+                    state.groups.insert(i, g.clone());
+                    g
+                }
+                None => {
+                    let g = Arc::new(Group::new(group));
+                    state.groups.push_back(g.clone());
+                    g
+                }
+            };
+            if group_arc.find(subgroup).is_some() {
+                // A second stream for the same subgroup: keep the first one.
+                return None;
+            }
+            let sg = Arc::new(Subgroup::new(group, subgroup, priority, end_of_group, has_properties));
+            group_arc.subgroups.lock().unwrap_or_else(|e| e.into_inner()).push(sg.clone());
+            sg
+        };
+        let _ = self.events.send(TrackEvent::Subgroup(created.clone()));
+        Some(created)
+    }
+
+    /// Append an object to a subgroup of this track, updating the largest location and
+    /// evicting old groups past the byte budget.
+    pub fn push_object(&self, subgroup: &Subgroup, object: Object) {
+        let loc = Location::new(subgroup.group, object.id);
+        let cost = subgroup.push(object);
+        if cost == 0 {
+            return;
+        }
+        let mut state = self.state();
+        if state.largest.is_none_or(|l| loc > l) {
+            state.largest = Some(loc);
+        }
+        state.bytes += cost;
+        self.evict(&mut state);
+    }
+
+    fn evict(&self, state: &mut State) {
+        // Always keep the newest group, even if it alone exceeds the budget.
+        while state.bytes > self.cache_bytes && state.groups.len() > 1 {
+            if let Some(old) = state.groups.pop_front() {
+                let mut freed = 0;
+                for sg in old.subgroups() {
+                    freed += sg.objects().iter().map(Object::cost).sum::<usize>();
+                    sg.end(SubgroupEnd::Reset(crate::RESET_CANCELLED));
+                }
+                state.bytes = state.bytes.saturating_sub(freed);
+            }
+        }
+    }
+
+    /// Mark a subgroup finished or reset.
+    pub fn end_subgroup(&self, subgroup: &Subgroup, end: SubgroupEnd) {
+        subgroup.end(end);
+    }
+
+    /// The publisher is gone for good: tell every subscriber.
+    pub fn end(&self, end: TrackEnd) {
+        {
+            let mut state = self.state();
+            if state.ended.is_some() {
+                return;
+            }
+            state.ended = Some(end.clone());
+            for g in &state.groups {
+                for sg in g.subgroups() {
+                    sg.end(SubgroupEnd::Reset(crate::RESET_CANCELLED));
+                }
+            }
+        }
+        let _ = self.events.send(TrackEvent::Ended(end));
+    }
+
+    /// Drop all cached groups (a new publisher restarted its group numbering).
+    pub fn clear_cache(&self) {
+        let mut state = self.state();
+        for g in state.groups.drain(..) {
+            for sg in g.subgroups() {
+                sg.end(SubgroupEnd::Reset(crate::RESET_CANCELLED));
+            }
+        }
+        state.bytes = 0;
+        state.largest = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(id: u64, size: usize) -> Object {
+        Object { id, status: Default::default(), properties: Default::default(), payload: Bytes::from(vec![0u8; size]), received: Instant::now() }
+    }
+
+    #[test]
+    fn cache_evicts_oldest_groups_by_bytes_but_keeps_newest() {
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), 10_000);
+        for g in 0..10 {
+            let sg = track.create_subgroup(g, 0, 128, true, false).expect("subgroup");
+            for o in 0..4 {
+                track.push_object(&sg, obj(o, 1000));
+            }
+            track.end_subgroup(&sg, SubgroupEnd::Finished);
+        }
+        let groups = track.groups();
+        assert!(track.cached_bytes() <= 10_000, "cache {} over budget", track.cached_bytes());
+        assert_eq!(groups.last().map(|g| g.id), Some(9));
+        assert!(groups.first().map(|g| g.id).unwrap_or(0) > 0, "oldest group evicted");
+        assert_eq!(track.largest(), Some(Location::new(9, 3)));
+    }
+
+    #[test]
+    fn single_huge_group_is_kept() {
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), 100);
+        let sg = track.create_subgroup(5, 0, 128, true, false).expect("subgroup");
+        track.push_object(&sg, obj(0, 10_000));
+        assert_eq!(track.groups().len(), 1);
+        assert_eq!(sg.progress().len, 1);
+    }
+
+    #[tokio::test]
+    async fn readers_see_appends_and_end() {
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), 1 << 20);
+        let mut events = track.events();
+        let sg = track.create_subgroup(0, 0, 128, true, false).expect("subgroup");
+        let TrackEvent::Subgroup(seen) = events.recv().await.expect("event") else { panic!("expected subgroup") };
+        let mut w = seen.watch();
+        track.push_object(&sg, obj(0, 10));
+        w.changed().await.expect("changed");
+        assert_eq!(w.borrow().len, 1);
+        track.end_subgroup(&sg, SubgroupEnd::Finished);
+        w.changed().await.expect("changed");
+        assert_eq!(w.borrow().end, SubgroupEnd::Finished);
+        track.end(TrackEnd { code: 2, reason: "bye".into() });
+        assert!(matches!(events.recv().await, Ok(TrackEvent::Ended(_))));
+    }
+
+    #[test]
+    fn objects_after_end_are_ignored() {
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), 1 << 20);
+        let sg = track.create_subgroup(0, 0, 128, true, false).expect("subgroup");
+        track.end_subgroup(&sg, SubgroupEnd::Finished);
+        track.push_object(&sg, obj(0, 10));
+        assert_eq!(sg.progress().len, 0);
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Command 2 of the README: set up and run every test: Rust unit + integration tests (SQLite and
+# PostgreSQL), the TypeScript SDK's unit tests, and the browser end-to-end tests in Debian's
+# Chromium. Prints one summary line at the end: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[ "${CLUTCHCALL_SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh --with-node || exit 1
+
+passed=0; failed=0; failures=()
+step() {
+  local name=$1; shift
+  printf '\n\033[1;34m==> %s\033[0m\n' "$name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$name"); fi
+}
+
+step "cargo build" cargo build --locked --workspace --all-targets
+step "cargo test" cargo test --locked --workspace -- --test-threads 2
+step "cargo clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
+if [ -f sdk/ts/package.json ]; then
+  step "sdk/ts tests" bash -c 'cd sdk/ts && npm test'
+fi
+if [ -f tests/e2e/package.json ]; then
+  step "browser e2e tests" bash -c 'cd tests/e2e && npm test'
+fi
+
+echo
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
