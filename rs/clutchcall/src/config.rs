@@ -130,6 +130,27 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The control plane's configuration for this engine.
+    pub fn api_config_with(&self, public_url: &str, relay_url: &str) -> api::Config {
+        let mut c = api::Config::new(&self.data_dir);
+        c.database_url = self.database_url.clone();
+        c.public_base_url = public_url.trim_end_matches('/').to_string();
+        c.relay_urls = vec![relay_url.to_string()];
+        c
+    }
+
+    /// For admin subcommands that only touch the database (no listeners, no bootstrap print).
+    pub fn api_config(&self) -> api::Config {
+        let mut c = self.api_config_with(
+            self.public_url.as_deref().unwrap_or(&format!("http://{}", self.http)),
+            self.relay_url.as_deref().unwrap_or(&format!("https://{}", self.relay[0])),
+        );
+        c.announce_credentials = false;
+        c
+    }
+}
+
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing config file {} (see `clutchcall sample-config`)", path.display()))

@@ -78,8 +78,10 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
 
     let shutdown = tokio_util::sync::CancellationToken::new();
     let http_shutdown = shutdown.clone();
-    let http_server = axum::serve(http_listener, app).with_graceful_shutdown(async move {
-        http_shutdown.cancelled().await;
+    let mut http_server = tokio::spawn(async move {
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
     });
 
     ready.store(true, Ordering::Release);
@@ -108,7 +110,10 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     };
 
     tokio::select! {
-        r = http_server.into_future() => r.context("HTTP server failed")?,
+        r = &mut http_server => {
+            r.context("HTTP server task failed")?.context("HTTP server failed")?;
+            anyhow::bail!("HTTP server stopped unexpectedly");
+        }
         _ = accept_loop => anyhow::bail!("relay listener stopped unexpectedly"),
         _ = certs.run_rotation() => anyhow::bail!("certificate rotation stopped unexpectedly"),
         _ = cert_hash => {},
@@ -116,7 +121,11 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
             info!("shutting down: draining sessions");
             ready.store(false, Ordering::Release);
             shutdown.cancel();
-            relay.shutdown(Duration::from_secs(2)).await;
+            relay.shutdown(Duration::from_secs(1)).await;
+            if tokio::time::timeout(Duration::from_secs(5), &mut http_server).await.is_err() {
+                warn!("HTTP connections still open after 5 s: closing them");
+                http_server.abort();
+            }
         }
     }
     info!("bye");

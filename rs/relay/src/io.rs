@@ -90,9 +90,6 @@ impl Reader {
         let _ = self.stream.stop(code);
     }
 
-    pub fn inner(&mut self) -> &mut RecvStream {
-        &mut self.stream
-    }
 }
 
 /// Encode and send a control message.

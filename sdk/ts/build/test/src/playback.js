@@ -1,0 +1,117 @@
+/**
+ * How a viewer finds things: signed playback URLs, the playback-resolution call, JWT claims,
+ * and the VOD catalog → segment URL mapping. Each assumption about the engine lives in exactly
+ * one function here so it can change in one place.
+ */
+import { StreamsError } from "./errors.js";
+/** `https://host/watch/<id>?token=<jwt>` → `{ id, token }`. */
+export function parseSignedPlaybackUrl(url) {
+    let u;
+    try {
+        u = new URL(url);
+    }
+    catch {
+        throw new StreamsError("invalid_argument", `not a URL: ${url}`);
+    }
+    const parts = u.pathname.split("/").filter((p) => p.length > 0);
+    const i = parts.lastIndexOf("watch");
+    const id = i >= 0 ? parts[i + 1] : undefined;
+    if (id === undefined || !/^(lv|pb)_[A-Za-z0-9_-]+$/.test(decodeURIComponent(id))) {
+        throw new StreamsError("invalid_argument", `not a signed playback URL (expected /watch/<lv_…|pb_…>): ${url}`);
+    }
+    const token = u.searchParams.get("token") ?? undefined;
+    return { id: decodeURIComponent(id), token };
+}
+/** Delivery by id prefix: `lv_` → live over MoQT, `pb_` → VOD over HTTPS. */
+export function playbackKind(id) {
+    if (id.startsWith("lv_"))
+        return "live";
+    if (id.startsWith("pb_"))
+        return "vod";
+    throw new StreamsError("invalid_argument", `unknown playback id "${id}" (expected lv_… or pb_…)`);
+}
+export async function resolvePlayback(apiBase, id, token, f = fetch) {
+    const q = token !== undefined ? `?token=${encodeURIComponent(token)}` : "";
+    const url = `${apiBase.replace(/\/$/, "")}/v1/playback/${encodeURIComponent(id)}${q}`;
+    let res;
+    try {
+        res = await f(url, { headers: { accept: "application/json" } });
+    }
+    catch (e) {
+        throw new StreamsError("network", `GET ${url} failed`, { cause: e });
+    }
+    let body;
+    try {
+        body = await res.json();
+    }
+    catch {
+        body = undefined;
+    }
+    if (!res.ok) {
+        const err = body?.error;
+        const code = typeof err?.code === "string" ? err.code : res.status === 401 || res.status === 403 ? "auth_failed" : "api_error";
+        throw new StreamsError(code, typeof err?.message === "string" ? err.message : `GET ${url}: HTTP ${res.status}`);
+    }
+    return parsePlaybackInfo(body, id);
+}
+export function parsePlaybackInfo(body, id) {
+    if (typeof body !== "object" || body === null)
+        throw new StreamsError("api_error", "playback response is not an object");
+    const b = body;
+    const str = (k) => (typeof b[k] === "string" ? b[k] : undefined);
+    const kind = str("kind") ?? playbackKind(id);
+    if (kind !== "live" && kind !== "vod")
+        throw new StreamsError("api_error", `playback kind "${kind}" unknown`);
+    const out = { id: str("id") ?? id, kind };
+    const relayUrl = str("relayUrl");
+    const cert = str("certificateSha256");
+    const catalogUrl = str("catalogUrl");
+    const namespace = str("namespace");
+    if (relayUrl !== undefined)
+        out.relayUrl = relayUrl;
+    if (cert !== undefined)
+        out.certificateSha256 = cert;
+    if (catalogUrl !== undefined)
+        out.catalogUrl = catalogUrl;
+    if (namespace !== undefined)
+        out.namespace = namespace;
+    return out;
+}
+/** Unverified JWT payload claims (the relay verifies; we only read hints such as the org). */
+export function jwtClaims(token) {
+    const part = token.split(".")[1];
+    if (part === undefined)
+        return undefined;
+    try {
+        const b64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+        const json = new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+        const v = JSON.parse(json);
+        return typeof v === "object" && v !== null ? v : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** `stream/<org>/<id>` from a JWT's `namespace`, or `org`/`org_id` claim; else undefined. */
+export function namespaceFromToken(token, id) {
+    if (token === undefined)
+        return undefined;
+    const c = jwtClaims(token);
+    if (c === undefined)
+        return undefined;
+    if (typeof c["namespace"] === "string")
+        return c["namespace"];
+    const org = typeof c["org"] === "string" ? c["org"] : typeof c["org_id"] === "string" ? c["org_id"] : undefined;
+    return org !== undefined ? `stream/${org}/${id}` : undefined;
+}
+/**
+ * ASSUMED VOD layout (the engine defines it later; this is the single mapping):
+ * init    = `<dir of catalog.json>/<track name>/init.mp4` (only when the catalog has no initData)
+ * segment = `<dir of catalog.json>/<track name>/<index>.m4s`, index from 0, 404 = end of track.
+ */
+export function vodSegmentUrl(catalogUrl, track, index) {
+    const base = new URL(catalogUrl, typeof location !== "undefined" ? location.href : undefined);
+    const file = index === "init" ? "init.mp4" : `${index}.m4s`;
+    return new URL(`${encodeURIComponent(track.name)}/${file}`, base).toString();
+}
+//# sourceMappingURL=playback.js.map

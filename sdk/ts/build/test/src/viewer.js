@@ -1,0 +1,528 @@
+/**
+ * Browser viewer: `lv_…` over MoQT, `pb_…` over HTTPS, both into Media Source Extensions.
+ *
+ * Live: subscribe `.catalog` in `stream/<org>/<lv_id>` (Largest Object filter + Joining FETCH,
+ * so the newest complete catalog arrives at once), pick video+audio renditions, subscribe them
+ * from the start of the current group, append init segments then objects (one SourceBuffer per
+ * media type, mode "segments"), hold the live edge, and switch renditions of one altGroup at
+ * group boundaries (ABR).
+ */
+import { StreamsError } from "./errors.js";
+import { CATALOG_TRACK, base64Decode, mseType, parseCatalog, pickRenditions } from "./media/catalog.js";
+import { MoqtSession } from "./moqt/session.js";
+import { namespaceFromString } from "./moqt/wire.js";
+import { toStreamsError } from "./publisher.js";
+import { namespaceFromToken, playbackKind, resolvePlayback, vodSegmentUrl } from "./playback.js";
+import { RequestError, RequestErrorCode } from "./errors.js";
+/** Serializes appends to one SourceBuffer. */
+class Feeder {
+    sb;
+    queue = [];
+    busy = false;
+    constructor(sb) {
+        this.sb = sb;
+        sb.mode = "segments";
+    }
+    append(bytes) {
+        return new Promise((resolve, reject) => {
+            this.queue.push({ bytes, resolve, reject });
+            this.pump();
+        });
+    }
+    /** Change codec (ABR across codecs) before the next init segment. */
+    changeType(type) {
+        const sb = this.sb;
+        sb.changeType?.(type);
+    }
+    pump() {
+        if (this.busy || this.sb.updating)
+            return;
+        const item = this.queue.shift();
+        if (item === undefined)
+            return;
+        this.busy = true;
+        const done = (err) => {
+            this.sb.removeEventListener("updateend", ok);
+            this.sb.removeEventListener("error", fail);
+            this.busy = false;
+            if (err !== undefined)
+                item.reject(err);
+            else
+                item.resolve();
+            this.pump();
+        };
+        const ok = () => done();
+        const fail = () => done(new StreamsError("media_error", "SourceBuffer append failed"));
+        this.sb.addEventListener("updateend", ok);
+        this.sb.addEventListener("error", fail);
+        try {
+            this.sb.appendBuffer(item.bytes);
+        }
+        catch (e) {
+            if (e instanceof DOMException && e.name === "QuotaExceededError") {
+                // drop this chunk; the trimming below frees space for the next ones
+                done();
+                return;
+            }
+            done(new StreamsError("media_error", `appendBuffer: ${String(e)}`, { cause: e }));
+        }
+    }
+    /** Remove media older than `keepSeconds` behind `time`. */
+    trim(time, keepSeconds) {
+        if (this.sb.updating || this.sb.buffered.length === 0)
+            return;
+        const start = this.sb.buffered.start(0);
+        if (time - keepSeconds > start + 1) {
+            try {
+                this.sb.remove(start, time - keepSeconds);
+            }
+            catch {
+                /* busy */
+            }
+        }
+    }
+}
+/** Throughput estimate from objects big enough to arrive as a burst (keyframes). */
+export class ThroughputEstimator {
+    estimate;
+    sample(bytes, ms) {
+        if (bytes < 16_000 || ms < 2)
+            return;
+        const bps = (bytes * 8 * 1000) / ms;
+        this.estimate = this.estimate === undefined ? bps : 0.7 * this.estimate + 0.3 * bps;
+    }
+    get bitsPerSecond() {
+        return this.estimate;
+    }
+}
+/**
+ * ABR decision at a group boundary: index of the rendition to use next.
+ * Down when throughput < 1.2× the current bitrate or playback stalled recently; up one step
+ * when throughput > 1.6× the next bitrate and the buffer holds at least half a group.
+ */
+export function chooseRendition(renditions, current, throughputBps, bufferAheadS, groupDurationS, stalledRecently) {
+    if (renditions.length <= 1)
+        return current;
+    const cur = renditions[current];
+    if (cur === undefined)
+        return 0;
+    if (stalledRecently || (throughputBps !== undefined && throughputBps < (cur.bitrate ?? 0) * 1.2))
+        return Math.max(0, current - 1);
+    const up = renditions[current + 1];
+    if (up !== undefined && throughputBps !== undefined && throughputBps > (up.bitrate ?? 0) * 1.6 && bufferAheadS >= groupDurationS / 2) {
+        return current + 1;
+    }
+    return current;
+}
+export class Viewer {
+    ctx;
+    options;
+    video;
+    mediaSource;
+    objectUrl;
+    session;
+    subs = [];
+    stopped = false;
+    started = false;
+    generation = 0;
+    throughput = new ThroughputEstimator();
+    lastStall = -Infinity;
+    groupDurationS = 1;
+    constructor(ctx, options = {}) {
+        this.ctx = ctx;
+        this.options = options;
+    }
+    /** Use this `<video>` element for playback. */
+    attach(video) {
+        this.video = video;
+        video.addEventListener("waiting", () => (this.lastStall = performance.now()));
+    }
+    /** Start playback of `lv_…` (live, MoQT) or `pb_…` (VOD, HTTPS). Resolves once data flows. */
+    async play(id, opts = {}) {
+        if (this.video === undefined)
+            throw new StreamsError("invalid_argument", "call attach(videoElement) before play()");
+        this.teardown();
+        this.stopped = false;
+        this.started = false;
+        const gen = ++this.generation;
+        const kind = playbackKind(id);
+        try {
+            if (kind === "live")
+                await this.playLive(id, opts, gen);
+            else
+                await this.playVod(id, gen);
+        }
+        catch (e) {
+            const err = toStreamsError(e);
+            this.teardown();
+            throw err;
+        }
+    }
+    /** Stop playback and release the session and the MediaSource. */
+    stop() {
+        this.stopped = true;
+        this.generation++;
+        this.teardown();
+    }
+    teardown() {
+        for (const s of this.subs)
+            s.close();
+        this.subs = [];
+        this.session?.close(0, "viewer stopped");
+        this.session = undefined;
+        if (this.mediaSource !== undefined && this.mediaSource.readyState === "open") {
+            try {
+                this.mediaSource.endOfStream();
+            }
+            catch {
+                /* ignore */
+            }
+        }
+        this.mediaSource = undefined;
+        if (this.objectUrl !== undefined)
+            URL.revokeObjectURL(this.objectUrl);
+        this.objectUrl = undefined;
+    }
+    error(gen, e) {
+        if (gen !== this.generation || this.stopped)
+            return;
+        this.options.onError?.(toStreamsError(e));
+    }
+    // ---------------------------------------------------------------- shared MSE setup
+    async openMediaSource() {
+        const video = this.video;
+        const ms = new MediaSource();
+        this.mediaSource = ms;
+        this.objectUrl = URL.createObjectURL(ms);
+        video.src = this.objectUrl;
+        await new Promise((resolve) => ms.addEventListener("sourceopen", () => resolve(), { once: true }));
+        return ms;
+    }
+    watchStart(gen) {
+        const video = this.video;
+        const fire = () => {
+            if (this.started || gen !== this.generation)
+                return;
+            this.started = true;
+            this.options.onStarted?.();
+        };
+        const v = video;
+        if (typeof v.requestVideoFrameCallback === "function")
+            v.requestVideoFrameCallback(fire);
+        video.addEventListener("playing", fire, { once: true });
+    }
+    /** Seek into the buffer at first data, then keep near the live edge. */
+    keepLive(feeder) {
+        const video = this.video;
+        const b = feeder.sb.buffered;
+        if (b.length === 0)
+            return;
+        const end = b.end(b.length - 1);
+        if (video.currentTime < b.start(0) || (video.currentTime === 0 && !this.started)) {
+            video.currentTime = b.start(b.length - 1);
+            void video.play().catch(() => undefined);
+        }
+        else if (end - video.currentTime > 1.5 * this.groupDurationS) {
+            video.currentTime = Math.max(b.start(b.length - 1), end - 0.1);
+        }
+        feeder.trim(video.currentTime, 20);
+    }
+    // ---------------------------------------------------------------- live
+    async liveTarget(id, opts) {
+        const { ctx } = this;
+        let info;
+        let relayUrl = ctx.relayUrl;
+        let namespace = opts.namespace ?? (ctx.orgId !== undefined ? `stream/${ctx.orgId}/${id}` : undefined) ?? namespaceFromToken(ctx.token, id);
+        if (relayUrl === undefined || namespace === undefined) {
+            info = await resolvePlayback(ctx.apiBase, id, ctx.token, ctx.fetch);
+            relayUrl = relayUrl ?? info.relayUrl;
+            namespace = namespace ?? info.namespace;
+        }
+        if (relayUrl === undefined)
+            throw new StreamsError("invalid_argument", "no relay URL: pass relayUrl or a token the playback API resolves");
+        if (namespace === undefined)
+            throw new StreamsError("invalid_argument", `cannot tell the namespace of ${id}: pass orgId, a token with an org claim, or play(id, { namespace })`);
+        return { info, relayUrl, namespace };
+    }
+    async playLive(id, opts, gen) {
+        const { info, relayUrl, namespace } = await this.liveTarget(id, opts);
+        const ns = namespaceFromString(namespace);
+        const sessionOpts = {
+            ...this.ctx.session,
+            url: relayUrl,
+            ...(this.ctx.token !== undefined ? { token: this.ctx.token } : {}),
+            ...(info?.certificateSha256 !== undefined ? { certificateSha256: info.certificateSha256 } : {}),
+        };
+        const session = await MoqtSession.connect(sessionOpts);
+        if (gen !== this.generation) {
+            session.close(0, "superseded");
+            return;
+        }
+        this.session = session;
+        void session.closed.then((e) => {
+            if (this.session === session)
+                this.error(gen, e);
+        });
+        session.onGoAway = () => void this.migrate(sessionOpts, ns, gen);
+        const catalog = await this.fetchLiveCatalog(session, ns);
+        const canPlay = (t) => typeof MediaSource !== "undefined" && MediaSource.isTypeSupported(mseType(t));
+        const r = pickRenditions(catalog, canPlay);
+        if (r.video.length === 0 && r.audio.length === 0)
+            throw new StreamsError("not_supported", "no playable track in the catalog");
+        const groupMs = catalog.tracks.find((t) => t.maxGroupDuration !== undefined)?.maxGroupDuration;
+        if (groupMs !== undefined)
+            this.groupDurationS = groupMs / 1000;
+        const ms = await this.openMediaSource();
+        this.watchStart(gen);
+        const lanes = [];
+        if (r.video.length > 0)
+            lanes.push(this.liveLane(session, ns, r.video, ms, gen, true));
+        if (r.audio.length > 0)
+            lanes.push(this.liveLane(session, ns, r.audio, ms, gen, false));
+        await Promise.all(lanes);
+    }
+    async fetchLiveCatalog(session, ns) {
+        const deadline = performance.now() + 15_000;
+        for (;;) {
+            try {
+                const sub = await session.subscribe(ns, CATALOG_TRACK, { join: "current", priority: 0, ...(this.ctx.token !== undefined ? { token: this.ctx.token } : {}) });
+                this.subs.push(sub);
+                for await (const o of sub) {
+                    // Object 0 of a catalog group is a full catalog; later objects are deltas (ignored).
+                    if (o.objectId === 0n) {
+                        const c = parseCatalog(o.payload);
+                        sub.close();
+                        return c;
+                    }
+                }
+                throw new StreamsError("media_error", "catalog track ended without a catalog");
+            }
+            catch (e) {
+                // The broadcast may not have started yet: retry DOES_NOT_EXIST for a while.
+                if (e instanceof RequestError && e.errorCode === BigInt(RequestErrorCode.DOES_NOT_EXIST) && performance.now() < deadline) {
+                    await new Promise((r) => setTimeout(r, 500));
+                    continue;
+                }
+                throw e;
+            }
+        }
+    }
+    /** One media type: subscribe a rendition, feed MSE, switch renditions at group boundaries. */
+    async liveLane(session, ns, renditions, ms, gen, isVideo) {
+        let index = isVideo ? initialRendition(renditions) : renditions.length - 1;
+        let current = renditions[index];
+        const feeder = new Feeder(ms.addSourceBuffer(mseType(current)));
+        const token = this.ctx.token !== undefined ? { token: this.ctx.token } : {};
+        const priority = isVideo ? 2 : 1;
+        const lane = { active: await session.subscribe(ns, current.name, { join: "current", priority, ...token }), pending: undefined };
+        this.subs.push(lane.active);
+        // Every MSE append goes through one promise chain, in order.
+        let chain = Promise.resolve();
+        const enqueue = (f) => {
+            chain = chain.then(f).catch((e) => this.error(gen, e));
+        };
+        const appendInit = async (t) => {
+            if (t.initData === undefined)
+                throw new StreamsError("media_error", `track ${t.name} has no initData`);
+            await feeder.append(base64Decode(t.initData));
+        };
+        enqueue(() => appendInit(current));
+        let resolveFirst;
+        const firstData = new Promise((r) => (resolveFirst = r));
+        let lastGroup;
+        const switchNow = () => {
+            const n = lane.pending;
+            if (n === undefined)
+                return;
+            lane.pending = undefined;
+            const old = lane.active;
+            lane.active = n.sub;
+            old.close();
+            const buffered = n.buffered;
+            n.buffered = [];
+            const prevType = mseType(current);
+            current = n.track;
+            index = n.idx;
+            const track = n.track;
+            enqueue(async () => {
+                if (mseType(track) !== prevType)
+                    feeder.changeType(mseType(track));
+                await appendInit(track);
+                for (const b of buffered)
+                    await feeder.append(b);
+            });
+        };
+        const maybeSwitchRendition = async (o) => {
+            if (!isVideo || o.objectId !== 0n || lastGroup === o.groupId)
+                return;
+            lastGroup = o.groupId;
+            if (this.options.abr === false || lane.pending !== undefined)
+                return;
+            const video = this.video;
+            const b = feeder.sb.buffered;
+            const ahead = b.length > 0 ? b.end(b.length - 1) - video.currentTime : 0;
+            const stalled = performance.now() - this.lastStall < 2 * this.groupDurationS * 1000;
+            const want = chooseRendition(renditions, index, this.throughput.bitsPerSecond, ahead, this.groupDurationS, stalled);
+            const track = renditions[want];
+            if (want === index || track === undefined)
+                return;
+            // The new rendition starts at the next group; the old one plays until then.
+            const sub = await session.subscribe(ns, track.name, { join: "next", priority, ...token });
+            this.subs.push(sub);
+            lane.pending = { sub, track, idx: want, firstGroup: undefined, buffered: [] };
+            void pump(sub);
+        };
+        const pump = async (sub) => {
+            try {
+                for await (const o of sub) {
+                    if (gen !== this.generation)
+                        return;
+                    if (sub === lane.active) {
+                        const p = lane.pending;
+                        if (p !== undefined && p.firstGroup !== undefined && o.groupId >= p.firstGroup) {
+                            switchNow();
+                            continue;
+                        }
+                        this.throughput.sample(o.payload.length, o.transferMs);
+                        enqueue(async () => {
+                            await feeder.append(o.payload);
+                            resolveFirst?.();
+                            if (isVideo)
+                                this.keepLive(feeder);
+                        });
+                        await maybeSwitchRendition(o);
+                    }
+                    else if (lane.pending?.sub === sub) {
+                        if (lane.pending.firstGroup === undefined)
+                            lane.pending.firstGroup = o.groupId;
+                        lane.pending.buffered.push(o.payload);
+                    }
+                }
+                if (sub === lane.active && lane.pending !== undefined)
+                    switchNow();
+            }
+            catch (e) {
+                this.error(gen, e);
+            }
+        };
+        void pump(lane.active);
+        await Promise.race([
+            firstData,
+            session.closed.then((e) => {
+                throw e;
+            }),
+        ]);
+    }
+    /** GOAWAY: resubscribe on a fresh session; MSE (segments mode) absorbs the overlap. */
+    async migrate(sessionOpts, ns, gen) {
+        const old = this.session;
+        try {
+            const fresh = await MoqtSession.reconnect(sessionOpts, old?.goAway);
+            if (gen !== this.generation) {
+                fresh.close(0, "superseded");
+                return;
+            }
+            const oldSubs = this.subs;
+            this.subs = [];
+            this.session = fresh;
+            const catalog = await this.fetchLiveCatalog(fresh, ns);
+            const r = pickRenditions(catalog, (t) => MediaSource.isTypeSupported(mseType(t)));
+            const ms = this.mediaSource;
+            void ms; // same MediaSource: new lanes reuse the existing SourceBuffers
+            for (const s of oldSubs)
+                s.close();
+            old?.close(0, "migrated");
+            // Simplest correct behaviour: restart playback lanes on the new session.
+            await this.restartLanes(fresh, ns, r, gen);
+        }
+        catch (e) {
+            this.error(gen, e);
+        }
+    }
+    async restartLanes(session, ns, r, gen) {
+        const ms = this.mediaSource;
+        if (ms === undefined)
+            return;
+        for (const sb of Array.from(ms.sourceBuffers)) {
+            try {
+                ms.removeSourceBuffer(sb);
+            }
+            catch {
+                /* ignore */
+            }
+        }
+        if (r.video.length > 0)
+            await this.liveLane(session, ns, r.video, ms, gen, true);
+        if (r.audio.length > 0)
+            await this.liveLane(session, ns, r.audio, ms, gen, false);
+    }
+    // ---------------------------------------------------------------- VOD
+    async playVod(id, gen) {
+        const info = await resolvePlayback(this.ctx.apiBase, id, this.ctx.token, this.ctx.fetch);
+        if (info.catalogUrl === undefined)
+            throw new StreamsError("api_error", `playback ${id} has no catalogUrl`);
+        const catalogUrl = info.catalogUrl;
+        const res = await this.ctx.fetch(catalogUrl);
+        if (!res.ok)
+            throw new StreamsError(res.status === 401 || res.status === 403 ? "auth_failed" : "network", `GET ${catalogUrl}: HTTP ${res.status}`);
+        const catalog = parseCatalog(new Uint8Array(await res.arrayBuffer()));
+        const r = pickRenditions(catalog, (t) => MediaSource.isTypeSupported(mseType(t)));
+        const chosen = [r.video[initialRendition(r.video)], r.audio[r.audio.length - 1]].filter((t) => t !== undefined);
+        if (chosen.length === 0)
+            throw new StreamsError("not_supported", "no playable track in the catalog");
+        const ms = await this.openMediaSource();
+        this.watchStart(gen);
+        const duration = Math.max(...catalog.tracks.map((t) => t.trackDuration ?? 0));
+        if (duration > 0)
+            ms.duration = duration / 1000;
+        const lanes = chosen.map((t) => this.vodLane(catalogUrl, t, new Feeder(ms.addSourceBuffer(mseType(t))), gen));
+        let firstDone = false;
+        await Promise.race(lanes.map((l) => l.then((first) => first)));
+        void Promise.all(lanes).then(() => {
+            if (gen === this.generation && ms.readyState === "open")
+                ms.endOfStream();
+        }, (e) => this.error(gen, e));
+        firstDone = true;
+        void firstDone;
+        void this.video.play().catch(() => undefined);
+    }
+    /** Fetch init + segments of one track in order, staying at most 30 s ahead of playback. */
+    async vodLane(catalogUrl, t, feeder, gen) {
+        const video = this.video;
+        if (t.initData !== undefined)
+            await feeder.append(base64Decode(t.initData));
+        else
+            await feeder.append(await this.getBytes(vodSegmentUrl(catalogUrl, t, "init")) ?? new Uint8Array());
+        for (let i = 0;; i++) {
+            if (gen !== this.generation)
+                return;
+            const b = feeder.sb.buffered;
+            while (b.length > 0 && b.end(b.length - 1) - video.currentTime > 30 && gen === this.generation) {
+                await new Promise((r) => setTimeout(r, 500));
+            }
+            const seg = await this.getBytes(vodSegmentUrl(catalogUrl, t, i));
+            if (seg === undefined)
+                return;
+            await feeder.append(seg);
+            feeder.trim(video.currentTime, 60);
+        }
+    }
+    async getBytes(url) {
+        const res = await this.ctx.fetch(url);
+        if (res.status === 404)
+            return undefined;
+        if (!res.ok)
+            throw new StreamsError(res.status === 401 || res.status === 403 ? "auth_failed" : "network", `GET ${url}: HTTP ${res.status}`);
+        return new Uint8Array(await res.arrayBuffer());
+    }
+}
+/** Start with the highest rendition at or below ~3 Mbit/s (fast start, decent quality). */
+export function initialRendition(renditions) {
+    let best = 0;
+    renditions.forEach((t, i) => {
+        if ((t.bitrate ?? 0) <= 3_000_000)
+            best = i;
+    });
+    return best;
+}
+//# sourceMappingURL=viewer.js.map
