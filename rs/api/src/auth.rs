@@ -48,7 +48,13 @@ struct Entry {
 
 impl Entry {
     fn new() -> Entry {
-        Entry { publishers: 0, since_ms: None, ingest: None, publish: CancellationToken::new(), subscribe: CancellationToken::new() }
+        Entry {
+            publishers: 0,
+            since_ms: None,
+            ingest: None,
+            publish: CancellationToken::new(),
+            subscribe: CancellationToken::new(),
+        }
     }
 }
 
@@ -80,11 +86,16 @@ impl LiveTable {
             e.publishers += 1;
             e.ingest = Some(ingest);
         });
-        LiveGuard { table: self.clone(), lv: lv.to_owned() }
+        LiveGuard {
+            table: self.clone(),
+            lv: lv.to_owned(),
+        }
     }
 
     pub(crate) fn revoke_publishers(&self, lv: &str) {
-        self.with(lv, |e| std::mem::replace(&mut e.publish, CancellationToken::new()).cancel());
+        self.with(lv, |e| {
+            std::mem::replace(&mut e.publish, CancellationToken::new()).cancel()
+        });
     }
 
     pub(crate) fn remove_input(&self, lv: &str) {
@@ -96,13 +107,30 @@ impl LiveTable {
     }
 
     pub(crate) fn status(&self, lv: &str) -> InputStatus {
-        let snapshot = self.map.lock().ok().and_then(|m| m.get(lv).map(|e| (e.publishers, e.since_ms, e.ingest)));
+        let snapshot = self
+            .map
+            .lock()
+            .ok()
+            .and_then(|m| m.get(lv).map(|e| (e.publishers, e.since_ms, e.ingest)));
         match snapshot {
-            Some((n, since, ingest)) if n > 0 => {
-                InputStatus { state: "live", since: since.map(rfc3339), ingest, publishers: n }
-            }
-            Some((_, since, _)) => InputStatus { state: "idle", since: since.map(rfc3339), ingest: None, publishers: 0 },
-            None => InputStatus { state: "idle", since: None, ingest: None, publishers: 0 },
+            Some((n, since, ingest)) if n > 0 => InputStatus {
+                state: "live",
+                since: since.map(rfc3339),
+                ingest,
+                publishers: n,
+            },
+            Some((_, since, _)) => InputStatus {
+                state: "idle",
+                since: since.map(rfc3339),
+                ingest: None,
+                publishers: 0,
+            },
+            None => InputStatus {
+                state: "idle",
+                since: None,
+                ingest: None,
+                publishers: 0,
+            },
         }
     }
 }
@@ -188,13 +216,26 @@ impl Api {
 
     /// Check a stream key for `stream/<org>/<lv>` and mark the input live. Shared by MoQT
     /// publishers (`Ingest::Fmp4`) and the RTMP ingest (`Ingest::Rtmp`).
-    pub async fn authorize_publish(&self, org: &str, lv: &str, stream_key: &[u8], ingest: Ingest) -> Result<Grant, Denied> {
-        if !lv.starts_with(prefix::LIVE_PLAYBACK) || !secret::plausible_id(lv) || !secret::plausible_id(org) {
+    pub async fn authorize_publish(
+        &self,
+        org: &str,
+        lv: &str,
+        stream_key: &[u8],
+        ingest: Ingest,
+    ) -> Result<Grant, Denied> {
+        if !lv.starts_with(prefix::LIVE_PLAYBACK)
+            || !secret::plausible_id(lv)
+            || !secret::plausible_id(org)
+        {
             return Err(deny("not a live input id"));
         }
         // Take the revocation token before reading the key: a rotation that lands after our
         // read cancels this very token.
-        let revoked = self.inner.live.publish_token(lv).ok_or_else(|| deny("state lock poisoned"))?;
+        let revoked = self
+            .inner
+            .live
+            .publish_token(lv)
+            .ok_or_else(|| deny("state lock poisoned"))?;
         let input = match self.inner.db.get_input(org, lv).await {
             Ok(Some(i)) if i.external_input_id == lv => i,
             Ok(_) => return Err(deny("unknown input")),
@@ -210,16 +251,32 @@ impl Api {
             return Err(deny("stream key rotated"));
         }
         let guard = self.inner.live.go_live(lv, ingest);
-        Ok(Grant { expires_at: None, revoked: Some(revoked), guard: Some(Box::new(guard)) })
+        Ok(Grant {
+            expires_at: None,
+            revoked: Some(revoked),
+            guard: Some(Box::new(guard)),
+        })
     }
 
     /// Check a playback JWT for `stream/<org>/<lv>`.
-    pub async fn authorize_subscribe(&self, org: &str, lv: &str, token: &[u8]) -> Result<Grant, Denied> {
+    pub async fn authorize_subscribe(
+        &self,
+        org: &str,
+        lv: &str,
+        token: &[u8],
+    ) -> Result<Grant, Denied> {
         let token = std::str::from_utf8(token).map_err(|_| deny("token is not UTF-8"))?;
-        if !lv.starts_with(prefix::LIVE_PLAYBACK) || !secret::plausible_id(lv) || !secret::plausible_id(org) {
+        if !lv.starts_with(prefix::LIVE_PLAYBACK)
+            || !secret::plausible_id(lv)
+            || !secret::plausible_id(org)
+        {
             return Err(deny("not a live input id"));
         }
-        let revoked = self.inner.live.subscribe_token(lv).ok_or_else(|| deny("state lock poisoned"))?;
+        let revoked = self
+            .inner
+            .live
+            .subscribe_token(lv)
+            .ok_or_else(|| deny("state lock poisoned"))?;
         let claims = match self.verify_playback(token, lv, Some(org)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(Denied(e.to_string())),
@@ -236,9 +293,15 @@ impl Api {
                 return Err(deny("store unavailable"));
             }
         }
-        let exp_ms = i64::try_from(claims.exp).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+        let exp_ms = i64::try_from(claims.exp)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
         let expires_at: SystemTime = ms_to_system(exp_ms);
-        Ok(Grant { expires_at: Some(expires_at), revoked: Some(revoked), guard: None })
+        Ok(Grant {
+            expires_at: Some(expires_at),
+            revoked: Some(revoked),
+            guard: None,
+        })
     }
 }
 

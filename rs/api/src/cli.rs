@@ -72,12 +72,19 @@ impl clap::ValueEnum for SigningAlg {
 
 async fn resolve_org(api: &Api, org: &OrgArg) -> Result<String, Error> {
     if let Some(o) = &org.org {
-        return api.store().get_org(o).await?.map(|o| o.id).ok_or(Error::NotFound);
+        return api
+            .store()
+            .get_org(o)
+            .await?
+            .map(|o| o.id)
+            .ok_or(Error::NotFound);
     }
     let orgs = api.list_orgs().await?;
     match orgs.as_slice() {
         [one] => Ok(one.id.clone()),
-        [] => Err(Error::Config("no org exists; run `clutchcall serve` once".into())),
+        [] => Err(Error::Config(
+            "no org exists; run `clutchcall serve` once".into(),
+        )),
         _ => Err(Error::Config("several orgs exist; pass --org".into())),
     }
 }
@@ -90,7 +97,10 @@ pub async fn run_keys(config: Config, cmd: KeysCommand) -> Result<(), Error> {
             KeysCommand::Create { name, org } => {
                 let org = resolve_org(&api, &org).await?;
                 let (row, secret) = api.create_api_key(&org, &name).await?;
-                println!("created API key {} ({}) in {org}; the secret is shown once:", row.id, row.name);
+                println!(
+                    "created API key {} ({}) in {org}; the secret is shown once:",
+                    row.id, row.name
+                );
                 println!("CLUTCHCALL_CREDENTIALS={secret}");
             }
             KeysCommand::List { org } => {
@@ -101,11 +111,19 @@ pub async fn run_keys(config: Config, cmd: KeysCommand) -> Result<(), Error> {
                     let rows = api.list_api_keys(&org, after.as_ref(), 100).await?;
                     for r in &rows {
                         let revoked = r.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into());
-                        println!("{:<28} {:<24} {:<22} {revoked}", r.id, r.name, rfc3339(r.created_at));
+                        println!(
+                            "{:<28} {:<24} {:<22} {revoked}",
+                            r.id,
+                            r.name,
+                            rfc3339(r.created_at)
+                        );
                     }
                     match rows.last() {
                         Some(r) if rows.len() == 100 => {
-                            after = Some(crate::store::Cursor { created_at: r.created_at, id: r.id.clone() })
+                            after = Some(crate::store::Cursor {
+                                created_at: r.created_at,
+                                id: r.id.clone(),
+                            })
                         }
                         _ => break,
                     }
@@ -139,7 +157,12 @@ pub async fn run_signing_keys(config: Config, cmd: SigningKeysCommand) -> Result
                 println!("{:<30} {:<6} {:<7} VERIFIES UNTIL", "KID", "ALG", "ACTIVE");
                 for k in api.list_signing_keys(&org).await? {
                     let until = k.verify_until.map(rfc3339).unwrap_or_else(|| "-".into());
-                    println!("{:<30} {:<6} {:<7} {until}", k.kid, k.alg, k.retired_at.is_none());
+                    println!(
+                        "{:<30} {:<6} {:<7} {until}",
+                        k.kid,
+                        k.alg,
+                        k.retired_at.is_none()
+                    );
                 }
             }
         }

@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query, RawPathParams, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query, RawPathParams,
+    Request, State,
+};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -32,7 +35,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     fn unauthorized(message: &str) -> Self {
@@ -40,7 +47,11 @@ impl ApiError {
     }
 
     fn not_found(what: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     fn invalid_parameter(message: impl Into<String>) -> Self {
@@ -48,7 +59,11 @@ impl ApiError {
     }
 
     fn validation(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
     }
 }
 
@@ -57,7 +72,8 @@ impl IntoResponse for ApiError {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
         let mut res = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            res.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
         }
         res
     }
@@ -71,7 +87,11 @@ impl From<Error> for ApiError {
             Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             other => {
                 tracing::error!(error = %other, "internal error serving request");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
         }
     }
@@ -91,18 +111,30 @@ impl FromRequestParts<Api> for OrgKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| ApiError::unauthorized("missing API key"))?;
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing API key"))?;
         let secret = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <api key>`"))?;
-        let key = api.authenticate(secret).await?.ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
+        let key = api
+            .authenticate(secret)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
         let params = RawPathParams::from_request_parts(parts, api)
             .await
             .map_err(|_| ApiError::invalid_parameter("bad path"))?;
-        let org = params.iter().find(|(k, _)| *k == "org").map(|(_, v)| v.to_owned());
+        let org = params
+            .iter()
+            .find(|(k, _)| *k == "org")
+            .map(|(_, v)| v.to_owned());
         match org {
             // Another org's id answers exactly like a missing one.
             Some(o) if o == key.org_id => Ok(OrgKey { org: o }),
@@ -130,22 +162,34 @@ impl<T: DeserializeOwned> FromRequest<Api> for Body<T> {
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, api).await.map_err(|e: BytesRejection| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large")
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "could not read request body")
-            }
-        })?;
+        let bytes = Bytes::from_request(req, api)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "request body too large",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_json",
+                        "could not read request body",
+                    )
+                }
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(None));
         }
         match serde_json::from_slice::<T>(&bytes) {
             Ok(v) => Ok(Body(Some(v))),
             Err(e) => Err(match e.classify() {
-                serde_json::error::Category::Data => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string())
-                }
+                serde_json::error::Category::Data => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    e.to_string(),
+                ),
                 _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
             }),
         }
@@ -154,7 +198,13 @@ impl<T: DeserializeOwned> FromRequest<Api> for Body<T> {
 
 impl<T> Body<T> {
     fn required(self) -> ApiResult<T> {
-        self.0.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "a JSON body is required"))
+        self.0.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "a JSON body is required",
+            )
+        })
     }
 }
 
@@ -164,29 +214,55 @@ impl<T: Default> Body<T> {
     }
 }
 
+/// Path parameters; a segment that cannot be decoded (invalid UTF-8) names nothing: 404.
+pub(crate) struct P<T>(T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Api> for P<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, api).await {
+            Ok(Path(v)) => Ok(P(v)),
+            Err(_) => Err(ApiError::not_found("resource")),
+        }
+    }
+}
+
 struct Page {
     limit: i64,
     after: Option<Cursor>,
 }
 
-fn page(q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>) -> ApiResult<Page> {
+fn page(
+    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Page> {
     let Query(q) = q.map_err(|_| ApiError::invalid_parameter("malformed query string"))?;
     let limit = match q.get("limit") {
         None => 20,
         Some(s) => match s.parse::<i64>() {
             Ok(n) if (1..=100).contains(&n) => n,
-            _ => return Err(ApiError::invalid_parameter("limit must be an integer from 1 to 100")),
+            _ => {
+                return Err(ApiError::invalid_parameter(
+                    "limit must be an integer from 1 to 100",
+                ))
+            }
         },
     };
     let after = match q.get("cursor").filter(|c| !c.is_empty()) {
         None => None,
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| ApiError::invalid_parameter("bad cursor"))?),
+        Some(c) => {
+            Some(Cursor::decode(c).ok_or_else(|| ApiError::invalid_parameter("bad cursor"))?)
+        }
     };
     Ok(Page { limit, after })
 }
 
 /// Fetch `limit + 1` rows to know whether another page exists.
-fn paginate<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> (Vec<T>, Option<String>) {
+fn paginate<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> Cursor,
+) -> (Vec<T>, Option<String>) {
     let limit = usize::try_from(limit).unwrap_or(20);
     if rows.len() > limit {
         rows.truncate(limit);
@@ -203,7 +279,9 @@ fn check_name(name: &str) -> ApiResult<String> {
         return Err(ApiError::validation("name must be 1 to 200 characters"));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::validation("name must not contain control characters"));
+        return Err(ApiError::validation(
+            "name must not contain control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -237,7 +315,9 @@ fn api_key_view(k: &ApiKeyRow) -> Value {
 }
 
 fn signing_key_view(k: &SigningKeyRow) -> Value {
-    let jwk = crate::tokens::VerifyingKey::from_row(k).map(|v| v.jwk()).unwrap_or(Value::Null);
+    let jwk = crate::tokens::VerifyingKey::from_row(k)
+        .map(|v| v.jwk())
+        .unwrap_or(Value::Null);
     json!({
         "kid": k.kid,
         "org_id": k.org_id,
@@ -267,15 +347,39 @@ pub(crate) fn router(api: Api) -> Router {
     let max_body = api.config().max_body_bytes;
     Router::new()
         .route("/v1/orgs/{org}", get(get_org))
-        .route("/v1/orgs/{org}/api_keys", get(list_api_keys).post(create_api_key))
+        .route(
+            "/v1/orgs/{org}/api_keys",
+            get(list_api_keys).post(create_api_key),
+        )
         .route("/v1/orgs/{org}/api_keys/{id}", delete(revoke_api_key))
-        .route("/v1/orgs/{org}/live_inputs", get(list_inputs).post(create_input))
-        .route("/v1/orgs/{org}/live_inputs/{id}", get(get_input).patch(update_input).delete(delete_input))
-        .route("/v1/orgs/{org}/live_inputs/{id}/stream_key", post(rotate_stream_key))
-        .route("/v1/orgs/{org}/live_inputs/{id}/playback_tokens", post(mint_input_token))
-        .route("/v1/orgs/{org}/signing_keys", get(list_signing_keys).post(rotate_signing_key))
-        .route("/v1/orgs/{org}/signing_keys/rotate", post(rotate_signing_key))
-        .route("/v1/orgs/{org}/signing_keys/{kid}", delete(delete_signing_key))
+        .route(
+            "/v1/orgs/{org}/live_inputs",
+            get(list_inputs).post(create_input),
+        )
+        .route(
+            "/v1/orgs/{org}/live_inputs/{id}",
+            get(get_input).patch(update_input).delete(delete_input),
+        )
+        .route(
+            "/v1/orgs/{org}/live_inputs/{id}/stream_key",
+            post(rotate_stream_key),
+        )
+        .route(
+            "/v1/orgs/{org}/live_inputs/{id}/playback_tokens",
+            post(mint_input_token),
+        )
+        .route(
+            "/v1/orgs/{org}/signing_keys",
+            get(list_signing_keys).post(rotate_signing_key),
+        )
+        .route(
+            "/v1/orgs/{org}/signing_keys/rotate",
+            post(rotate_signing_key),
+        )
+        .route(
+            "/v1/orgs/{org}/signing_keys/{kid}",
+            delete(delete_signing_key),
+        )
         .route("/v1/playback/{id}", get(playback_info))
         .route("/openapi.json", get(openapi))
         .route("/.well-known/jwks.json", get(jwks))
@@ -288,14 +392,19 @@ pub(crate) fn router(api: Api) -> Router {
 }
 
 async fn track(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "other".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "other".into());
     let method = req.method().to_string();
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     metrics::counter!("clutchcall_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("clutchcall_http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("clutchcall_http_request_duration_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
     res
 }
 
@@ -305,7 +414,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this path",
+    )
 }
 
 async fn openapi() -> Json<Value> {
@@ -315,11 +428,14 @@ async fn openapi() -> Json<Value> {
 async fn jwks(State(api): State<Api>) -> ApiResult<Response> {
     let doc = api.jwks().await?;
     let mut res = Json(doc).into_response();
-    res.headers_mut().insert("cache-control", HeaderValue::from_static("public, max-age=60"));
+    res.headers_mut().insert(
+        "cache-control",
+        HeaderValue::from_static("public, max-age=60"),
+    );
     Ok(res)
 }
 
-async fn watch_page(Path(id): Path<String>) -> ApiResult<Html<String>> {
+async fn watch_page(P(id): P<String>) -> ApiResult<Html<String>> {
     let plausible = (id.starts_with(prefix::LIVE_PLAYBACK) || id.starts_with(prefix::VOD_PLAYBACK))
         && crate::secret::plausible_id(&id);
     if !plausible {
@@ -331,8 +447,14 @@ async fn watch_page(Path(id): Path<String>) -> ApiResult<Html<String>> {
 // ---- orgs ----
 
 async fn get_org(State(api): State<Api>, key: OrgKey) -> ApiResult<Json<Value>> {
-    let org = api.store().get_org(&key.org).await?.ok_or_else(|| ApiError::not_found("org"))?;
-    Ok(Json(json!({ "org": { "id": org.id, "name": org.name, "created_at": rfc3339(org.created_at) } })))
+    let org = api
+        .store()
+        .get_org(&key.org)
+        .await?
+        .ok_or_else(|| ApiError::not_found("org"))?;
+    Ok(Json(
+        json!({ "org": { "id": org.id, "name": org.name, "created_at": rfc3339(org.created_at) } }),
+    ))
 }
 
 // ---- API keys ----
@@ -342,11 +464,18 @@ struct CreateApiKey {
     name: Option<String>,
 }
 
-async fn create_api_key(State(api): State<Api>, key: OrgKey, body: Body<CreateApiKey>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_api_key(
+    State(api): State<Api>,
+    key: OrgKey,
+    body: Body<CreateApiKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let req = body.or_default();
     let name = check_name(req.name.as_deref().unwrap_or("api key"))?;
     let (row, secret) = api.create_api_key(&key.org, &name).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "apiKey": api_key_view(&row), "secret": secret }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "apiKey": api_key_view(&row), "secret": secret })),
+    ))
 }
 
 async fn list_api_keys(
@@ -355,16 +484,29 @@ async fn list_api_keys(
     q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let p = page(q)?;
-    let rows = api.list_api_keys(&key.org, p.after.as_ref(), p.limit + 1).await?;
-    let (rows, next) = paginate(rows, p.limit, |r| Cursor { created_at: r.created_at, id: r.id.clone() });
-    Ok(Json(json!({ "data": rows.iter().map(api_key_view).collect::<Vec<_>>(), "nextCursor": next })))
+    let rows = api
+        .list_api_keys(&key.org, p.after.as_ref(), p.limit + 1)
+        .await?;
+    let (rows, next) = paginate(rows, p.limit, |r| Cursor {
+        created_at: r.created_at,
+        id: r.id.clone(),
+    });
+    Ok(Json(
+        json!({ "data": rows.iter().map(api_key_view).collect::<Vec<_>>(), "nextCursor": next }),
+    ))
 }
 
-async fn revoke_api_key(State(api): State<Api>, key: OrgKey, Path((_, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    api.revoke_api_key(&key.org, &id).await.map_err(|e| match e {
-        Error::NotFound => ApiError::not_found("API key"),
-        e => e.into(),
-    })?;
+async fn revoke_api_key(
+    State(api): State<Api>,
+    key: OrgKey,
+    P((_, id)): P<(String, String)>,
+) -> ApiResult<StatusCode> {
+    api.revoke_api_key(&key.org, &id)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound => ApiError::not_found("API key"),
+            e => e.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -376,12 +518,20 @@ struct CreateInput {
     ingest: String,
 }
 
-async fn create_input(State(api): State<Api>, key: OrgKey, body: Body<CreateInput>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_input(
+    State(api): State<Api>,
+    key: OrgKey,
+    body: Body<CreateInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let req = body.required()?;
     let name = check_name(&req.name)?;
-    let ingest = Ingest::parse(&req.ingest).ok_or_else(|| ApiError::validation("ingest must be \"rtmp\" or \"fmp4\""))?;
+    let ingest = Ingest::parse(&req.ingest)
+        .ok_or_else(|| ApiError::validation("ingest must be \"rtmp\" or \"fmp4\""))?;
     let (row, stream_key) = api.create_input(&key.org, &name, ingest).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "input": input_view(&api, &row), "streamKey": stream_key }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "input": input_view(&api, &row), "streamKey": stream_key })),
+    ))
 }
 
 fn input_missing(e: Error) -> ApiError {
@@ -391,7 +541,11 @@ fn input_missing(e: Error) -> ApiError {
     }
 }
 
-async fn get_input(State(api): State<Api>, key: OrgKey, Path((_, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_input(
+    State(api): State<Api>,
+    key: OrgKey,
+    P((_, id)): P<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let row = api.get_input(&key.org, &id).await.map_err(input_missing)?;
     Ok(Json(json!({ "input": input_view(&api, &row) })))
 }
@@ -402,8 +556,13 @@ async fn list_inputs(
     q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let p = page(q)?;
-    let rows = api.list_inputs(&key.org, p.after.as_ref(), p.limit + 1).await?;
-    let (rows, next) = paginate(rows, p.limit, |r| Cursor { created_at: r.created_at, id: r.id.clone() });
+    let rows = api
+        .list_inputs(&key.org, p.after.as_ref(), p.limit + 1)
+        .await?;
+    let (rows, next) = paginate(rows, p.limit, |r| Cursor {
+        created_at: r.created_at,
+        id: r.id.clone(),
+    });
     let data: Vec<_> = rows.iter().map(|r| input_view(&api, r)).collect();
     Ok(Json(json!({ "data": data, "nextCursor": next })))
 }
@@ -416,23 +575,41 @@ struct UpdateInput {
 async fn update_input(
     State(api): State<Api>,
     key: OrgKey,
-    Path((_, id)): Path<(String, String)>,
+    P((_, id)): P<(String, String)>,
     body: Body<UpdateInput>,
 ) -> ApiResult<Json<Value>> {
     let req = body.required()?;
     let name = check_name(&req.name)?;
-    let row = api.rename_input(&key.org, &id, &name).await.map_err(input_missing)?;
+    let row = api
+        .rename_input(&key.org, &id, &name)
+        .await
+        .map_err(input_missing)?;
     Ok(Json(json!({ "input": input_view(&api, &row) })))
 }
 
-async fn delete_input(State(api): State<Api>, key: OrgKey, Path((_, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    api.delete_input(&key.org, &id).await.map_err(input_missing)?;
+async fn delete_input(
+    State(api): State<Api>,
+    key: OrgKey,
+    P((_, id)): P<(String, String)>,
+) -> ApiResult<StatusCode> {
+    api.delete_input(&key.org, &id)
+        .await
+        .map_err(input_missing)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn rotate_stream_key(State(api): State<Api>, key: OrgKey, Path((_, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    let (row, stream_key) = api.rotate_stream_key(&key.org, &id).await.map_err(input_missing)?;
-    Ok(Json(json!({ "input": input_view(&api, &row), "streamKey": stream_key })))
+async fn rotate_stream_key(
+    State(api): State<Api>,
+    key: OrgKey,
+    P((_, id)): P<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (row, stream_key) = api
+        .rotate_stream_key(&key.org, &id)
+        .await
+        .map_err(input_missing)?;
+    Ok(Json(
+        json!({ "input": input_view(&api, &row), "streamKey": stream_key }),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -444,13 +621,15 @@ struct MintToken {
 async fn mint_input_token(
     State(api): State<Api>,
     key: OrgKey,
-    Path((_, id)): Path<(String, String)>,
+    P((_, id)): P<(String, String)>,
     body: Body<MintToken>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req = body.or_default();
     let ttl = api.check_ttl(req.ttl_seconds)?;
     let row = api.get_input(&key.org, &id).await.map_err(input_missing)?;
-    let signed = api.mint_playback(&key.org, &row.external_input_id, Some(ttl)).await?;
+    let signed = api
+        .mint_playback(&key.org, &row.external_input_id, Some(ttl))
+        .await?;
     Ok((StatusCode::CREATED, Json(signed_view(&signed))))
 }
 
@@ -461,7 +640,11 @@ struct RotateSigningKey {
     alg: Option<String>,
 }
 
-async fn rotate_signing_key(State(api): State<Api>, key: OrgKey, body: Body<RotateSigningKey>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn rotate_signing_key(
+    State(api): State<Api>,
+    key: OrgKey,
+    body: Body<RotateSigningKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let req = body.or_default();
     let alg = match req.alg.as_deref() {
         None => None,
@@ -474,20 +657,31 @@ async fn rotate_signing_key(State(api): State<Api>, key: OrgKey, body: Body<Rota
         .into_iter()
         .find(|r| r.kid == new.kid)
         .ok_or_else(|| ApiError::from(Error::Crypto("rotated key vanished".into())))?;
-    Ok((StatusCode::CREATED, Json(json!({ "signingKey": signing_key_view(&row) }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "signingKey": signing_key_view(&row) })),
+    ))
 }
 
 async fn list_signing_keys(State(api): State<Api>, key: OrgKey) -> ApiResult<Json<Value>> {
     let rows = api.list_signing_keys(&key.org).await?;
-    Ok(Json(json!({ "data": rows.iter().map(signing_key_view).collect::<Vec<_>>(), "nextCursor": null })))
+    Ok(Json(
+        json!({ "data": rows.iter().map(signing_key_view).collect::<Vec<_>>(), "nextCursor": null }),
+    ))
 }
 
-async fn delete_signing_key(State(api): State<Api>, key: OrgKey, Path((_, kid)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    api.delete_signing_key(&key.org, &kid).await.map_err(|e| match e {
-        Error::NotFound => ApiError::not_found("signing key"),
-        Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "signing_key_active", m),
-        e => e.into(),
-    })?;
+async fn delete_signing_key(
+    State(api): State<Api>,
+    key: OrgKey,
+    P((_, kid)): P<(String, String)>,
+) -> ApiResult<StatusCode> {
+    api.delete_signing_key(&key.org, &kid)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound => ApiError::not_found("signing key"),
+            Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "signing_key_active", m),
+            e => e.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -495,7 +689,7 @@ async fn delete_signing_key(State(api): State<Api>, key: OrgKey, Path((_, kid)):
 
 async fn playback_info(
     State(api): State<Api>,
-    Path(id): Path<String>,
+    P(id): P<String>,
     q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Json<Value>> {
@@ -515,18 +709,36 @@ async fn playback_info(
         .cloned()
         .or(header_token)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "token_missing", "a playback token is required"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token_missing",
+                "a playback token is required",
+            )
+        })?;
     let claims = match api.verify_playback(&token, &id, None).await? {
         Ok(c) => c,
         Err(TokenError::Expired) => {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token_expired", "playback token expired"))
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "playback token expired",
+            ))
         }
         Err(e) => {
             tracing::debug!(reason = %e, "playback token refused");
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid", "playback token is not valid for this id"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token_invalid",
+                "playback token is not valid for this id",
+            ));
         }
     };
-    let expires_at = rfc3339(i64::try_from(claims.exp).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
+    let expires_at = rfc3339(
+        i64::try_from(claims.exp)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000),
+    );
     if live {
         match api.store().get_input(&claims.org, &id).await? {
             Some(i) if i.external_input_id == id => {}

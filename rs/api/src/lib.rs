@@ -94,10 +94,14 @@ impl Config {
 
     fn validate(&self) -> Result<(), Error> {
         if self.token_ttl_min == 0 || self.token_ttl_min > self.token_ttl_max {
-            return Err(Error::Config("token TTL bounds: need 0 < min <= max".into()));
+            return Err(Error::Config(
+                "token TTL bounds: need 0 < min <= max".into(),
+            ));
         }
         if !(self.token_ttl_min..=self.token_ttl_max).contains(&self.token_ttl_default) {
-            return Err(Error::Config("default token TTL must lie within the bounds".into()));
+            return Err(Error::Config(
+                "default token TTL must lie within the bounds".into(),
+            ));
         }
         if self.audience.is_empty() {
             return Err(Error::Config("audience must not be empty".into()));
@@ -181,7 +185,9 @@ pub struct Api {
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Api").field("backend", &self.inner.db.backend()).finish()
+        f.debug_struct("Api")
+            .field("backend", &self.inner.db.backend())
+            .finish()
     }
 }
 
@@ -196,7 +202,8 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn rfc3339(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 pub(crate) fn ms_to_system(ms: i64) -> SystemTime {
@@ -210,15 +217,19 @@ impl Api {
         let url = match &config.database_url {
             Some(u) => u.clone(),
             None => {
-                std::fs::create_dir_all(&config.data_dir)
-                    .map_err(|e| Error::io(format!("create data dir {}", config.data_dir.display()), e))?;
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                    Error::io(format!("create data dir {}", config.data_dir.display()), e)
+                })?;
                 Db::sqlite_url(&config.data_dir)
             }
         };
         let db = Db::connect(&url).await?;
         let api = Api {
             inner: Arc::new(Inner {
-                relay: RwLock::new(RelayInfo { urls: config.relay_urls.clone(), cert_hash: None }),
+                relay: RwLock::new(RelayInfo {
+                    urls: config.relay_urls.clone(),
+                    cert_hash: None,
+                }),
                 config,
                 db,
                 signers: RwLock::new(HashMap::new()),
@@ -230,9 +241,16 @@ impl Api {
         if api.inner.config.bootstrap && api.inner.db.count_orgs().await? == 0 {
             let name = api.inner.config.bootstrap_org_name.clone();
             let creds = api.create_org(&name).await?;
-            write_credentials(&api.inner.config.data_dir, &creds, &api.inner.config.public_base_url)?;
+            write_credentials(
+                &api.inner.config.data_dir,
+                &creds,
+                &api.inner.config.public_base_url,
+            )?;
             if api.inner.config.announce_credentials {
-                println!("ClutchCall Streams: created org {} and an admin API key (shown once):", creds.org_id);
+                println!(
+                    "ClutchCall Streams: created org {} and an admin API key (shown once):",
+                    creds.org_id
+                );
                 println!("  CLUTCHCALL_CREDENTIALS={}", creds.api_key);
                 println!("  CLUTCHCALL_ORG_ID={}", creds.org_id);
                 println!(
@@ -288,11 +306,19 @@ impl Api {
 
     /// Create an org with one admin API key and a signing key.
     pub async fn create_org(&self, name: &str) -> Result<Credentials, Error> {
-        let org = OrgRow { id: secret::new_id(prefix::ORG)?, name: name.to_owned(), created_at: now_ms() };
+        let org = OrgRow {
+            id: secret::new_id(prefix::ORG)?,
+            name: name.to_owned(),
+            created_at: now_ms(),
+        };
         self.inner.db.insert_org(&org).await?;
         let (key, secret) = self.create_api_key(&org.id, "admin").await?;
         self.rotate_signing_key(&org.id, None).await?;
-        Ok(Credentials { org_id: org.id, api_key_id: key.id, api_key: secret })
+        Ok(Credentials {
+            org_id: org.id,
+            api_key_id: key.id,
+            api_key: secret,
+        })
     }
 
     pub async fn list_orgs(&self) -> Result<Vec<OrgRow>, Error> {
@@ -302,7 +328,11 @@ impl Api {
     // ---- API keys ----
 
     /// Create an API key in `org`; returns the row and the secret (shown once).
-    pub async fn create_api_key(&self, org: &str, name: &str) -> Result<(ApiKeyRow, String), Error> {
+    pub async fn create_api_key(
+        &self,
+        org: &str,
+        name: &str,
+    ) -> Result<(ApiKeyRow, String), Error> {
         let id = secret::new_id(prefix::API_KEY)?;
         let secret = format!("{id}.{}", secret::new_secret("")?);
         let row = ApiKeyRow {
@@ -332,7 +362,12 @@ impl Api {
         Ok((ok && row.revoked_at.is_none()).then_some(row))
     }
 
-    pub async fn list_api_keys(&self, org: &str, after: Option<&Cursor>, limit: i64) -> Result<Vec<ApiKeyRow>, Error> {
+    pub async fn list_api_keys(
+        &self,
+        org: &str,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<ApiKeyRow>, Error> {
         self.inner.db.list_api_keys(org, after, limit).await
     }
 
@@ -350,7 +385,12 @@ impl Api {
     // ---- live inputs ----
 
     /// Create a live input; returns it and its stream key (shown once).
-    pub async fn create_input(&self, org: &str, name: &str, ingest: Ingest) -> Result<(InputRow, String), Error> {
+    pub async fn create_input(
+        &self,
+        org: &str,
+        name: &str,
+        ingest: Ingest,
+    ) -> Result<(InputRow, String), Error> {
         let key = secret::new_secret(prefix::STREAM_KEY)?;
         let now = now_ms();
         let row = InputRow {
@@ -373,27 +413,48 @@ impl Api {
         if !secret::plausible_id(org) || !secret::plausible_id(id) {
             return Err(Error::NotFound);
         }
-        self.inner.db.get_input(org, id).await?.ok_or(Error::NotFound)
+        self.inner
+            .db
+            .get_input(org, id)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
-    pub async fn list_inputs(&self, org: &str, after: Option<&Cursor>, limit: i64) -> Result<Vec<InputRow>, Error> {
+    pub async fn list_inputs(
+        &self,
+        org: &str,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<InputRow>, Error> {
         self.inner.db.list_inputs(org, after, limit).await
     }
 
     pub async fn rename_input(&self, org: &str, id: &str, name: &str) -> Result<InputRow, Error> {
         let row = self.get_input(org, id).await?;
-        self.inner.db.rename_input(org, &row.id, name, now_ms()).await?;
+        self.inner
+            .db
+            .rename_input(org, &row.id, name, now_ms())
+            .await?;
         self.get_input(org, &row.id).await
     }
 
     /// New stream key; the old one stops working at once and its publishers are disconnected.
-    pub async fn rotate_stream_key(&self, org: &str, id: &str) -> Result<(InputRow, String), Error> {
+    pub async fn rotate_stream_key(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<(InputRow, String), Error> {
         let row = self.get_input(org, id).await?;
         let key = secret::new_secret(prefix::STREAM_KEY)?;
-        if !self.inner.db.set_stream_key(org, &row.id, &secret::hash(&key), now_ms()).await? {
+        if !self
+            .inner
+            .db
+            .set_stream_key(org, &row.id, &secret::hash(&key), now_ms())
+            .await?
+        {
             return Err(Error::NotFound);
         }
-        self.inner.live.revoke_publishers(&row.id);
+        self.inner.live.revoke_publishers(&row.external_input_id);
         Ok((self.get_input(org, &row.id).await?, key))
     }
 
@@ -402,27 +463,35 @@ impl Api {
         if !self.inner.db.delete_input(org, &row.id).await? {
             return Err(Error::NotFound);
         }
-        self.inner.live.remove_input(&row.id);
+        self.inner.live.remove_input(&row.external_input_id);
         Ok(())
     }
 
-    /// Data-plane status of an input.
-    pub fn input_status(&self, input_id: &str) -> auth::InputStatus {
-        self.inner.live.status(input_id)
+    /// Data-plane status of an input, by its `lv_…` id.
+    pub fn input_status(&self, lv: &str) -> auth::InputStatus {
+        self.inner.live.status(lv)
     }
 
     // ---- signing keys and tokens ----
 
     /// Create a new active signing key for `org`; the previous one keeps verifying for
     /// `token_ttl_max` (every token it signed expires by then).
-    pub async fn rotate_signing_key(&self, org: &str, alg: Option<SigningAlg>) -> Result<Arc<VerifyingKey>, Error> {
+    pub async fn rotate_signing_key(
+        &self,
+        org: &str,
+        alg: Option<SigningAlg>,
+    ) -> Result<Arc<VerifyingKey>, Error> {
         let alg = alg.unwrap_or(self.inner.config.signing_alg);
         let now = now_ms();
         let kid = secret::new_id(prefix::KID)?;
         let (signer, row) = Signer::generate(org, alg, kid, now)?;
-        let grace = i64::try_from(self.inner.config.token_ttl_max.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let grace =
+            i64::try_from(self.inner.config.token_ttl_max.saturating_mul(1000)).unwrap_or(i64::MAX);
         let verify_until = now.saturating_add(grace).saturating_add(1000);
-        self.inner.db.rotate_signing_key(&row, now, verify_until).await?;
+        self.inner
+            .db
+            .rotate_signing_key(&row, now, verify_until)
+            .await?;
         if let Err(e) = self.inner.db.purge_expired_signing_keys(now).await {
             tracing::warn!(error = %e, "purging expired signing keys failed");
         }
@@ -449,11 +518,19 @@ impl Api {
         if !secret::plausible_id(kid) {
             return Err(Error::NotFound);
         }
-        let Some(row) = self.inner.db.get_signing_key(kid).await?.filter(|r| r.org_id == org) else {
+        let Some(row) = self
+            .inner
+            .db
+            .get_signing_key(kid)
+            .await?
+            .filter(|r| r.org_id == org)
+        else {
             return Err(Error::NotFound);
         };
         if row.retired_at.is_none() {
-            return Err(Error::Conflict("the active signing key cannot be deleted; rotate first".into()));
+            return Err(Error::Conflict(
+                "the active signing key cannot be deleted; rotate first".into(),
+            ));
         }
         self.inner.db.delete_signing_key(org, kid).await?;
         if let Ok(mut v) = self.inner.verifiers.write() {
@@ -465,12 +542,22 @@ impl Api {
     /// Public keys of every org that still verify (the JWKS).
     pub async fn jwks(&self) -> Result<serde_json::Value, Error> {
         let rows = self.inner.db.verifying_keys(None, now_ms()).await?;
-        let keys: Vec<_> = rows.iter().filter_map(|r| VerifyingKey::from_row(r).ok()).map(|k| k.jwk()).collect();
+        let keys: Vec<_> = rows
+            .iter()
+            .filter_map(|r| VerifyingKey::from_row(r).ok())
+            .map(|k| k.jwk())
+            .collect();
         Ok(serde_json::json!({ "keys": keys }))
     }
 
     async fn signer(&self, org: &str) -> Result<Arc<Signer>, Error> {
-        if let Some(s) = self.inner.signers.read().ok().and_then(|s| s.get(org).cloned()) {
+        if let Some(s) = self
+            .inner
+            .signers
+            .read()
+            .ok()
+            .and_then(|s| s.get(org).cloned())
+        {
             return Ok(s);
         }
         let signer = match self.inner.db.active_signing_key(org).await? {
@@ -507,7 +594,12 @@ impl Api {
 
     /// Mint a playback token for `playback_id` (`lv_…` or `pb_…`) owned by `org`. The caller
     /// has checked ownership. Used by the REST endpoint and by the VOD path.
-    pub async fn mint_playback(&self, org: &str, playback_id: &str, ttl: Option<u64>) -> Result<SignedUrl, Error> {
+    pub async fn mint_playback(
+        &self,
+        org: &str,
+        playback_id: &str,
+        ttl: Option<u64>,
+    ) -> Result<SignedUrl, Error> {
         let ttl = self.check_ttl(ttl)?;
         let signer = self.signer(org).await?;
         let now_s = u64::try_from(now_ms() / 1000).unwrap_or_default();
@@ -528,14 +620,21 @@ impl Api {
         Ok(SignedUrl {
             url,
             token,
-            expires_at_ms: i64::try_from(claims.exp).unwrap_or(i64::MAX).saturating_mul(1000),
+            expires_at_ms: i64::try_from(claims.exp)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000),
             playback_id: playback_id.to_owned(),
             kid,
         })
     }
 
     async fn verifying_key(&self, kid: &str) -> Result<Option<Arc<VerifyingKey>>, Error> {
-        let cached = self.inner.verifiers.read().ok().and_then(|v| v.get(kid).cloned());
+        let cached = self
+            .inner
+            .verifiers
+            .read()
+            .ok()
+            .and_then(|v| v.get(kid).cloned());
         let key = match cached {
             Some(k) => k,
             None => {
@@ -573,14 +672,21 @@ impl Api {
         let Some(key) = self.verifying_key(&head.kid).await? else {
             return Ok(Err(TokenError::UnknownKey));
         };
-        let expect = Expect { playback_id, org, audience: &self.inner.config.audience };
+        let expect = Expect {
+            playback_id,
+            org,
+            audience: &self.inner.config.audience,
+        };
         Ok(tokens::verify_playback(token, &key, &expect))
     }
 
     /// Relay URLs and current certificate hash to advertise.
     pub fn relay_info(&self) -> (Vec<String>, Option<String>) {
         match self.inner.relay.read() {
-            Ok(r) => (r.urls.clone(), r.cert_hash.as_ref().map(|rx| rx.borrow().clone())),
+            Ok(r) => (
+                r.urls.clone(),
+                r.cert_hash.as_ref().map(|rx| rx.borrow().clone()),
+            ),
             Err(_) => (Vec::new(), None),
         }
     }
@@ -611,6 +717,7 @@ fn write_credentials(dir: &Path, creds: &Credentials, base_url: &str) -> Result<
         creds.org_id,
         base_url
     );
-    f.write_all(body.as_bytes()).map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+    f.write_all(body.as_bytes())
+        .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
     Ok(())
 }

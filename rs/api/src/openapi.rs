@@ -19,7 +19,10 @@ fn param(name: &str, desc: &str) -> Value {
 }
 
 fn org() -> Value {
-    param("org", "Org id, `org_…`. Another org's id answers 404 like a missing one.")
+    param(
+        "org",
+        "Org id, `org_…`. Another org's id answers 404 like a missing one.",
+    )
 }
 
 fn page_params() -> Vec<Value> {
@@ -33,8 +36,14 @@ fn page_params() -> Vec<Value> {
 fn op(summary: &str, params: Vec<Value>, request: Option<Value>, responses: Value) -> Value {
     let mut r = responses;
     if let Some(m) = r.as_object_mut() {
-        m.insert("401".into(), err("`unauthorized`: missing, invalid or revoked API key"));
-        m.insert("404".into(), err("`not_found`: org or resource missing (or another org's)"));
+        m.insert(
+            "401".into(),
+            err("`unauthorized`: missing, invalid or revoked API key"),
+        );
+        m.insert(
+            "404".into(),
+            err("`not_found`: org or resource missing (or another org's)"),
+        );
         m.insert("500".into(), err("`internal`"));
     }
     let mut o = json!({ "summary": summary, "parameters": params, "responses": r, "security": [{ "apiKey": [] }] });
@@ -46,10 +55,19 @@ fn op(summary: &str, params: Vec<Value>, request: Option<Value>, responses: Valu
 
 fn body_errors(mut responses: Value) -> Value {
     if let Some(m) = responses.as_object_mut() {
-        m.insert("400".into(), err("`malformed_json` (body is not JSON) or `invalid_parameter`"));
+        m.insert(
+            "400".into(),
+            err("`malformed_json` (body is not JSON) or `invalid_parameter`"),
+        );
         m.insert("413".into(), err("`payload_too_large`"));
-        m.insert("415".into(), err("`unsupported_media_type`: send application/json"));
-        m.insert("422".into(), err("`invalid_body` (wrong types, missing fields) or `validation_failed`"));
+        m.insert(
+            "415".into(),
+            err("`unsupported_media_type`: send application/json"),
+        );
+        m.insert(
+            "422".into(),
+            err("`invalid_body` (wrong types, missing fields) or `validation_failed`"),
+        );
     }
     responses
 }

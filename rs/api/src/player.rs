@@ -4,7 +4,10 @@
 
 /// The page for a playback id the caller has already checked to be `[A-Za-z0-9_]+`.
 pub(crate) fn page(id: &str) -> String {
-    let id: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
     format!(
         r#"<!doctype html>
 <html lang="en">

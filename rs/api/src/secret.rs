@@ -28,7 +28,10 @@ pub(crate) fn new_id(prefix: &str) -> Result<String, Error> {
 
 /// A new 256-bit secret: `prefix` + 43 base64url characters.
 pub(crate) fn new_secret(prefix: &str) -> Result<String, Error> {
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)))
+    Ok(format!(
+        "{prefix}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    ))
 }
 
 /// Hex SHA-256 of a secret, the form stored in the database.

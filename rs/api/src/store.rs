@@ -95,22 +95,30 @@ impl Cursor {
     pub fn decode(s: &str) -> Option<Cursor> {
         let (ms, id) = s.split_once('.')?;
         let created_at = ms.parse().ok()?;
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if id.is_empty()
+            || id.len() > 64
+            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return None;
         }
-        Some(Cursor { created_at, id: id.to_owned() })
+        Some(Cursor {
+            created_at,
+            id: id.to_owned(),
+        })
     }
 }
 
 const INPUT_COLS: &str = "id, org_id, external_input_id, name, ingest, stream_key_hash, \
      stream_key_rotated_at, created_at, updated_at";
-const KEY_COLS: &str = "kid, org_id, alg, public_x, public_y, private_pkcs8, created_at, retired_at, verify_until";
+const KEY_COLS: &str =
+    "kid, org_id, alg, public_x, public_y, private_pkcs8, created_at, retired_at, verify_until";
 
 impl Db {
     /// Connect and apply migrations. `url` is `sqlite://…` or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, Error> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url).map_err(|e| Error::Config(format!("database url: {e}")))?;
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|e| Error::Config(format!("database url: {e}")))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
@@ -134,7 +142,9 @@ impl Db {
             SQLITE_MIGRATIONS.run(&pool).await?;
             Ok(Db::Sqlite(pool))
         } else {
-            Err(Error::Config("database url must start with sqlite: or postgres://".into()))
+            Err(Error::Config(
+                "database url must start with sqlite: or postgres://".into(),
+            ))
         }
     }
 
@@ -157,7 +167,9 @@ impl Db {
     // ---- orgs ----
 
     pub async fn count_orgs(&self) -> Result<i64, Error> {
-        let n: i64 = on_pool!(self, |p| sqlx::query_scalar("SELECT COUNT(*) FROM orgs").fetch_one(p).await)?;
+        let n: i64 = on_pool!(self, |p| sqlx::query_scalar("SELECT COUNT(*) FROM orgs")
+            .fetch_one(p)
+            .await)?;
         Ok(n)
     }
 
@@ -175,12 +187,17 @@ impl Db {
 
     pub async fn get_org(&self, id: &str) -> Result<Option<OrgRow>, Error> {
         let sql = "SELECT id, name, created_at FROM orgs WHERE id = $1";
-        Ok(on_pool!(self, |p| sqlx::query_as::<_, OrgRow>(sql).bind(id).fetch_optional(p).await)?)
+        Ok(on_pool!(self, |p| sqlx::query_as::<_, OrgRow>(sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
     }
 
     pub async fn list_orgs(&self) -> Result<Vec<OrgRow>, Error> {
         let sql = "SELECT id, name, created_at FROM orgs ORDER BY created_at, id";
-        Ok(on_pool!(self, |p| sqlx::query_as::<_, OrgRow>(sql).fetch_all(p).await)?)
+        Ok(on_pool!(self, |p| sqlx::query_as::<_, OrgRow>(sql)
+            .fetch_all(p)
+            .await)?)
     }
 
     // ---- API keys ----
@@ -203,10 +220,18 @@ impl Db {
 
     pub async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, Error> {
         let sql = "SELECT id, org_id, name, secret_hash, created_at, revoked_at FROM api_keys WHERE id = $1";
-        Ok(on_pool!(self, |p| sqlx::query_as::<_, ApiKeyRow>(sql).bind(id).fetch_optional(p).await)?)
+        Ok(on_pool!(self, |p| sqlx::query_as::<_, ApiKeyRow>(sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
     }
 
-    pub async fn list_api_keys(&self, org: &str, after: Option<&Cursor>, limit: i64) -> Result<Vec<ApiKeyRow>, Error> {
+    pub async fn list_api_keys(
+        &self,
+        org: &str,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<ApiKeyRow>, Error> {
         let (ms, id) = cursor_parts(after);
         let sql = "SELECT id, org_id, name, secret_hash, created_at, revoked_at FROM api_keys \
                    WHERE org_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
@@ -223,14 +248,22 @@ impl Db {
     /// Mark a key revoked; `false` if it does not exist in `org` (or was already revoked).
     pub async fn revoke_api_key(&self, org: &str, id: &str, now: i64) -> Result<bool, Error> {
         let sql = "UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL";
-        let r = on_pool!(self, |p| sqlx::query(sql).bind(now).bind(org).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        let r = on_pool!(self, |p| sqlx::query(sql)
+            .bind(now)
+            .bind(org)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(r > 0)
     }
 
     // ---- live inputs ----
 
     pub async fn insert_input(&self, i: &InputRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO live_inputs ({INPUT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql = format!(
+            "INSERT INTO live_inputs ({INPUT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
         on_pool!(self, |p| sqlx::query(&sql)
             .bind(&i.id)
             .bind(&i.org_id)
@@ -250,10 +283,19 @@ impl Db {
     /// By `li_…` or `lv_…` id, within `org`.
     pub async fn get_input(&self, org: &str, id: &str) -> Result<Option<InputRow>, Error> {
         let sql = format!("SELECT {INPUT_COLS} FROM live_inputs WHERE org_id = $1 AND (id = $2 OR external_input_id = $2)");
-        Ok(on_pool!(self, |p| sqlx::query_as::<_, InputRow>(&sql).bind(org).bind(id).fetch_optional(p).await)?)
+        Ok(on_pool!(self, |p| sqlx::query_as::<_, InputRow>(&sql)
+            .bind(org)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
     }
 
-    pub async fn list_inputs(&self, org: &str, after: Option<&Cursor>, limit: i64) -> Result<Vec<InputRow>, Error> {
+    pub async fn list_inputs(
+        &self,
+        org: &str,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<InputRow>, Error> {
         let (ms, id) = cursor_parts(after);
         let sql = format!(
             "SELECT {INPUT_COLS} FROM live_inputs WHERE org_id = $1 \
@@ -268,29 +310,62 @@ impl Db {
             .await)?)
     }
 
-    pub async fn rename_input(&self, org: &str, id: &str, name: &str, now: i64) -> Result<bool, Error> {
+    pub async fn rename_input(
+        &self,
+        org: &str,
+        id: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<bool, Error> {
         let sql = "UPDATE live_inputs SET name = $1, updated_at = $2 WHERE org_id = $3 AND id = $4";
-        let r = on_pool!(self, |p| sqlx::query(sql).bind(name).bind(now).bind(org).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        let r = on_pool!(self, |p| sqlx::query(sql)
+            .bind(name)
+            .bind(now)
+            .bind(org)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(r > 0)
     }
 
-    pub async fn set_stream_key(&self, org: &str, id: &str, hash: &str, now: i64) -> Result<bool, Error> {
+    pub async fn set_stream_key(
+        &self,
+        org: &str,
+        id: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool, Error> {
         let sql = "UPDATE live_inputs SET stream_key_hash = $1, stream_key_rotated_at = $2, updated_at = $2 \
                    WHERE org_id = $3 AND id = $4";
-        let r = on_pool!(self, |p| sqlx::query(sql).bind(hash).bind(now).bind(org).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        let r = on_pool!(self, |p| sqlx::query(sql)
+            .bind(hash)
+            .bind(now)
+            .bind(org)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(r > 0)
     }
 
     pub async fn delete_input(&self, org: &str, id: &str) -> Result<bool, Error> {
         let sql = "DELETE FROM live_inputs WHERE org_id = $1 AND id = $2";
-        let r = on_pool!(self, |p| sqlx::query(sql).bind(org).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        let r = on_pool!(self, |p| sqlx::query(sql)
+            .bind(org)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(r > 0)
     }
 
     // ---- signing keys ----
 
     pub async fn insert_signing_key(&self, k: &SigningKeyRow) -> Result<(), Error> {
-        let sql = format!("INSERT INTO signing_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql = format!(
+            "INSERT INTO signing_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
         on_pool!(self, |p| sqlx::query(&sql)
             .bind(&k.kid)
             .bind(&k.org_id)
@@ -309,12 +384,24 @@ impl Db {
 
     /// Insert `new` as the org's active key and retire every other active key of the org:
     /// they keep verifying until `verify_until`. One transaction.
-    pub async fn rotate_signing_key(&self, new: &SigningKeyRow, now: i64, verify_until: i64) -> Result<(), Error> {
+    pub async fn rotate_signing_key(
+        &self,
+        new: &SigningKeyRow,
+        now: i64,
+        verify_until: i64,
+    ) -> Result<(), Error> {
         let retire = "UPDATE signing_keys SET retired_at = $1, verify_until = $2 WHERE org_id = $3 AND retired_at IS NULL";
-        let insert = format!("INSERT INTO signing_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let insert = format!(
+            "INSERT INTO signing_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            sqlx::query(retire).bind(now).bind(verify_until).bind(&new.org_id).execute(&mut *tx).await?;
+            sqlx::query(retire)
+                .bind(now)
+                .bind(verify_until)
+                .bind(&new.org_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(&insert)
                 .bind(&new.kid)
                 .bind(&new.org_id)
@@ -334,36 +421,65 @@ impl Db {
 
     pub async fn get_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRow>, Error> {
         let sql = format!("SELECT {KEY_COLS} FROM signing_keys WHERE kid = $1");
-        Ok(on_pool!(self, |p| sqlx::query_as::<_, SigningKeyRow>(&sql).bind(kid).fetch_optional(p).await)?)
+        Ok(on_pool!(self, |p| sqlx::query_as::<_, SigningKeyRow>(
+            &sql
+        )
+        .bind(kid)
+        .fetch_optional(p)
+        .await)?)
     }
 
     pub async fn active_signing_key(&self, org: &str) -> Result<Option<SigningKeyRow>, Error> {
         let sql = format!(
             "SELECT {KEY_COLS} FROM signing_keys WHERE org_id = $1 AND retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1"
         );
-        Ok(on_pool!(self, |p| sqlx::query_as::<_, SigningKeyRow>(&sql).bind(org).fetch_optional(p).await)?)
+        Ok(on_pool!(self, |p| sqlx::query_as::<_, SigningKeyRow>(
+            &sql
+        )
+        .bind(org)
+        .fetch_optional(p)
+        .await)?)
     }
 
     /// Keys that still verify at `now` (active or retired-but-in-grace), of one org or all orgs.
-    pub async fn verifying_keys(&self, org: Option<&str>, now: i64) -> Result<Vec<SigningKeyRow>, Error> {
+    pub async fn verifying_keys(
+        &self,
+        org: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<SigningKeyRow>, Error> {
         let sql = format!(
             "SELECT {KEY_COLS} FROM signing_keys WHERE ($1 IS NULL OR org_id = $1) \
              AND (verify_until IS NULL OR verify_until > $2) ORDER BY org_id, created_at DESC, kid"
         );
         let org = org.map(str::to_owned);
-        Ok(on_pool!(self, |p| sqlx::query_as::<_, SigningKeyRow>(&sql).bind(&org).bind(now).fetch_all(p).await)?)
+        Ok(on_pool!(self, |p| sqlx::query_as::<_, SigningKeyRow>(
+            &sql
+        )
+        .bind(&org)
+        .bind(now)
+        .fetch_all(p)
+        .await)?)
     }
 
     pub async fn delete_signing_key(&self, org: &str, kid: &str) -> Result<bool, Error> {
         let sql = "DELETE FROM signing_keys WHERE org_id = $1 AND kid = $2";
-        let r = on_pool!(self, |p| sqlx::query(sql).bind(org).bind(kid).execute(p).await.map(|r| r.rows_affected()))?;
+        let r = on_pool!(self, |p| sqlx::query(sql)
+            .bind(org)
+            .bind(kid)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(r > 0)
     }
 
     /// Drop keys whose grace period ended; returns their kids.
     pub async fn purge_expired_signing_keys(&self, now: i64) -> Result<u64, Error> {
         let sql = "DELETE FROM signing_keys WHERE verify_until IS NOT NULL AND verify_until <= $1";
-        Ok(on_pool!(self, |p| sqlx::query(sql).bind(now).execute(p).await.map(|r| r.rows_affected()))?)
+        Ok(on_pool!(self, |p| sqlx::query(sql)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 }
 
@@ -380,7 +496,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_junk() {
-        let c = Cursor { created_at: 1_700_000_000_000, id: "li_abc".into() };
+        let c = Cursor {
+            created_at: 1_700_000_000_000,
+            id: "li_abc".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("x.li_abc"), None);
         assert_eq!(Cursor::decode("12."), None);

@@ -16,7 +16,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
+use ring::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::store::SigningKeyRow;
@@ -58,7 +60,9 @@ impl FromStr for SigningAlg {
         match s {
             "ES256" | "es256" => Ok(SigningAlg::ES256),
             "EdDSA" | "eddsa" | "Ed25519" | "ed25519" => Ok(SigningAlg::EdDSA),
-            other => Err(format!("unsupported signing algorithm {other:?} (ES256 or EdDSA)")),
+            other => Err(format!(
+                "unsupported signing algorithm {other:?} (ES256 or EdDSA)"
+            )),
         }
     }
 }
@@ -118,7 +122,9 @@ pub fn peek(token: &str) -> Result<Peek, TokenError> {
     if token.split('.').count() != 3 {
         return Err(TokenError::Malformed);
     }
-    let bytes = URL_SAFE_NO_PAD.decode(head).map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(head)
+        .map_err(|_| TokenError::Malformed)?;
     let h: RawHeader = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
     let kid = h.kid.ok_or(TokenError::NoKid)?;
     Ok(Peek { kid, alg: h.alg })
@@ -139,7 +145,11 @@ pub struct Expect<'a> {
 /// Checks, in order: the header's `alg` equals the key's algorithm (ES256/EdDSA only), the
 /// signature, `exp` (no leeway), `aud`, then that `sub` is the expected playback id and `org`
 /// is both the key's org and the expected org.
-pub fn verify_playback(token: &str, key: &VerifyingKey, expect: &Expect<'_>) -> Result<PlaybackClaims, TokenError> {
+pub fn verify_playback(
+    token: &str,
+    key: &VerifyingKey,
+    expect: &Expect<'_>,
+) -> Result<PlaybackClaims, TokenError> {
     let head = peek(token)?;
     if head.kid != key.kid {
         return Err(TokenError::UnknownKey);
@@ -191,7 +201,11 @@ pub struct VerifyingKey {
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyingKey").field("kid", &self.kid).field("org_id", &self.org_id).field("alg", &self.alg).finish()
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("org_id", &self.org_id)
+            .field("alg", &self.alg)
+            .finish()
     }
 }
 
@@ -201,7 +215,12 @@ impl VerifyingKey {
         let decoding = match (alg, &row.public_y) {
             (SigningAlg::ES256, Some(y)) => DecodingKey::from_ec_components(&row.public_x, y),
             (SigningAlg::EdDSA, None) => DecodingKey::from_ed_components(&row.public_x),
-            _ => return Err(Error::Crypto(format!("signing key {} has inconsistent components", row.kid))),
+            _ => {
+                return Err(Error::Crypto(format!(
+                    "signing key {} has inconsistent components",
+                    row.kid
+                )))
+            }
         }
         .map_err(|e| Error::Crypto(format!("signing key {}: {e}", row.kid)))?;
         Ok(VerifyingKey {
@@ -245,7 +264,10 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer").field("kid", &self.kid).field("alg", &self.alg).finish()
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
     }
 }
 
@@ -259,10 +281,17 @@ pub struct Minted {
 
 impl Signer {
     /// Generate a new key for `org` and the row that stores it.
-    pub fn generate(org_id: &str, alg: SigningAlg, kid: String, now_ms: i64) -> Result<(Signer, SigningKeyRow), Error> {
+    pub fn generate(
+        org_id: &str,
+        alg: SigningAlg,
+        kid: String,
+        now_ms: i64,
+    ) -> Result<(Signer, SigningKeyRow), Error> {
         let rng = SystemRandom::new();
         let pkcs8 = match alg {
-            SigningAlg::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
+            SigningAlg::ES256 => {
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            }
             SigningAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
         }
         .map_err(|_| Error::Crypto("key generation failed".into()))?;
@@ -296,12 +325,20 @@ impl Signer {
                     .map_err(|e| Error::Crypto(format!("signing key {}: {e}", row.kid)))?,
             ),
             SigningAlg::EdDSA => Pair::Ed(
-                Ed25519KeyPair::from_pkcs8(&der).map_err(|e| Error::Crypto(format!("signing key {}: {e}", row.kid)))?,
+                Ed25519KeyPair::from_pkcs8(&der)
+                    .map_err(|e| Error::Crypto(format!("signing key {}: {e}", row.kid)))?,
             ),
         };
         let header = serde_json::json!({ "alg": alg.as_str(), "typ": "JWT", "kid": row.kid });
         let header_b64 = URL_SAFE_NO_PAD.encode(header.to_string());
-        Ok(Signer { kid: row.kid.clone(), org_id: row.org_id.clone(), alg, header_b64, pair, rng })
+        Ok(Signer {
+            kid: row.kid.clone(),
+            org_id: row.org_id.clone(),
+            alg,
+            header_b64,
+            pair,
+            rng,
+        })
     }
 
     fn public_components(&self) -> (String, Option<String>) {
@@ -318,7 +355,8 @@ impl Signer {
 
     /// Sign `claims` (whose `org` must be this key's org).
     pub fn mint(&self, claims: PlaybackClaims) -> Result<Minted, Error> {
-        let payload = serde_json::to_vec(&claims).map_err(|e| Error::Crypto(format!("claims: {e}")))?;
+        let payload =
+            serde_json::to_vec(&claims).map_err(|e| Error::Crypto(format!("claims: {e}")))?;
         let mut token = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 100);
         token.push_str(&self.header_b64);
         token.push('.');
@@ -333,7 +371,11 @@ impl Signer {
         };
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(sig, &mut token);
-        Ok(Minted { token, claims, kid: self.kid.clone() })
+        Ok(Minted {
+            token,
+            claims,
+            kid: self.kid.clone(),
+        })
     }
 }
 
@@ -362,17 +404,45 @@ mod tests {
     fn roundtrip(alg: SigningAlg) -> Result<(), Error> {
         let (signer, row) = Signer::generate("org_a", alg, "kid_1".into(), 0)?;
         let key = VerifyingKey::from_row(&row)?;
-        let expect = Expect { playback_id: "lv_1", org: Some("org_a"), audience: "aud" };
+        let expect = Expect {
+            playback_id: "lv_1",
+            org: Some("org_a"),
+            audience: "aud",
+        };
         let m = signer.mint(claims(60))?;
-        assert_eq!(verify_playback(&m.token, &key, &expect), Ok(m.claims.clone()));
+        assert_eq!(
+            verify_playback(&m.token, &key, &expect),
+            Ok(m.claims.clone())
+        );
         let expired = signer.mint(claims(-5))?;
-        assert_eq!(verify_playback(&expired.token, &key, &expect), Err(TokenError::Expired));
-        let other = Expect { playback_id: "lv_2", ..expect };
-        assert_eq!(verify_playback(&m.token, &key, &other), Err(TokenError::WrongId));
-        let other = Expect { org: Some("org_b"), ..expect };
-        assert_eq!(verify_playback(&m.token, &key, &other), Err(TokenError::WrongOrg));
-        let other = Expect { audience: "x", ..expect };
-        assert_eq!(verify_playback(&m.token, &key, &other), Err(TokenError::Audience));
+        assert_eq!(
+            verify_playback(&expired.token, &key, &expect),
+            Err(TokenError::Expired)
+        );
+        let other = Expect {
+            playback_id: "lv_2",
+            ..expect
+        };
+        assert_eq!(
+            verify_playback(&m.token, &key, &other),
+            Err(TokenError::WrongId)
+        );
+        let other = Expect {
+            org: Some("org_b"),
+            ..expect
+        };
+        assert_eq!(
+            verify_playback(&m.token, &key, &other),
+            Err(TokenError::WrongOrg)
+        );
+        let other = Expect {
+            audience: "x",
+            ..expect
+        };
+        assert_eq!(
+            verify_playback(&m.token, &key, &other),
+            Err(TokenError::Audience)
+        );
         Ok(())
     }
 

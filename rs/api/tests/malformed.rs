@@ -58,7 +58,17 @@ fn value(r: &mut Rng, depth: u32) -> Value {
         1 => {
             let mut m = serde_json::Map::new();
             for _ in 0..r.below(4) {
-                let k = r.pick(&["name", "ingest", "ttlSeconds", "ttl_seconds", "alg", "x", ""]).to_string();
+                let k = r
+                    .pick(&[
+                        "name",
+                        "ingest",
+                        "ttlSeconds",
+                        "ttl_seconds",
+                        "alg",
+                        "x",
+                        "",
+                    ])
+                    .to_string();
                 m.insert(k, value(r, depth + 1));
             }
             Value::Object(m)
@@ -69,7 +79,14 @@ fn value(r: &mut Rng, depth: u32) -> Value {
 
 /// A body: (content-type or none, bytes).
 fn body(r: &mut Rng) -> (Option<&'static str>, Vec<u8>) {
-    let ct = *r.pick(&[Some("application/json"), Some("application/json"), Some("application/json; charset=utf-8"), None, Some("text/plain"), Some("application/x-www-form-urlencoded")]);
+    let ct = *r.pick(&[
+        Some("application/json"),
+        Some("application/json"),
+        Some("application/json; charset=utf-8"),
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ]);
     let bytes = match r.below(10) {
         // Field-shaped objects with wrong types.
         0 | 1 | 2 => {
@@ -105,20 +122,61 @@ fn body(r: &mut Rng) -> (Option<&'static str>, Vec<u8>) {
 }
 
 fn junk_segment(r: &mut Rng) -> String {
-    r.pick(&["li_x", "lv_1", "%00", "%FF%FE", "..", "a%2Fb", "%27%22", "x".repeat(300).as_str(), "ak_%20", "kid_", "pb_1", "💥"])
-        .to_string()
+    r.pick(&[
+        "li_x",
+        "lv_1",
+        "%00",
+        "%FF%FE",
+        "..",
+        "a%2Fb",
+        "%27%22",
+        "x".repeat(300).as_str(),
+        "ak_%20",
+        "kid_",
+        "pb_1",
+        "💥",
+    ])
+    .to_string()
 }
 
 fn junk_query(r: &mut Rng) -> String {
-    r.pick(&["", "?limit=", "?limit=99999999999999999999", "?limit=-5", "?cursor=%FF", "?cursor=1.", "?cursor=9223372036854775807.li_a", "?limit=1&limit=2", "?%%%", "?token=", "?token=a.b.c"])
-        .to_string()
+    r.pick(&[
+        "",
+        "?limit=",
+        "?limit=99999999999999999999",
+        "?limit=-5",
+        "?cursor=%FF",
+        "?cursor=1.",
+        "?cursor=9223372036854775807.li_a",
+        "?limit=1&limit=2",
+        "?%%%",
+        "?token=",
+        "?token=a.b.c",
+    ])
+    .to_string()
 }
 
 async fn every_endpoint_survives_garbage(s: TestServer) {
-    let seed: u64 = std::env::var("CLUTCHCALL_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_c1c7_ca11_0001);
-    let cases: usize = std::env::var("CLUTCHCALL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+    let seed: u64 = std::env::var("CLUTCHCALL_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_c1c7_ca11_0001);
+    let cases: usize = std::env::var("CLUTCHCALL_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
     let mut r = Rng(seed | 1);
-    let (_, v) = send(s.req(Method::POST, &s.org_path("/live_inputs")).json(&json!({ "name": "f", "ingest": "fmp4" }))).await;
+    // A fresh connection per request: the server may close a connection after refusing an
+    // oversized body, and a pooled client would then fail the *next* request on it.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let (_, v) = send(
+        s.req(Method::POST, &s.org_path("/live_inputs"))
+            .json(&json!({ "name": "f", "ingest": "fmp4" })),
+    )
+    .await;
     let li = v["input"]["id"].as_str().unwrap().to_owned();
     let lv = v["input"]["external_input_id"].as_str().unwrap().to_owned();
     let o = s.creds.org_id.clone();
@@ -133,13 +191,25 @@ async fn every_endpoint_survives_garbage(s: TestServer) {
         (Method::PATCH, format!("/v1/orgs/{o}/live_inputs/{li}")),
         (Method::PATCH, format!("/v1/orgs/{o}/live_inputs/{{junk}}")),
         (Method::DELETE, format!("/v1/orgs/{o}/live_inputs/{{junk}}")),
-        (Method::POST, format!("/v1/orgs/{o}/live_inputs/{li}/stream_key")),
-        (Method::POST, format!("/v1/orgs/{o}/live_inputs/{li}/playback_tokens")),
-        (Method::POST, format!("/v1/orgs/{o}/live_inputs/{{junk}}/playback_tokens")),
+        (
+            Method::POST,
+            format!("/v1/orgs/{o}/live_inputs/{li}/stream_key"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{o}/live_inputs/{li}/playback_tokens"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{o}/live_inputs/{{junk}}/playback_tokens"),
+        ),
         (Method::GET, format!("/v1/orgs/{o}/signing_keys")),
         (Method::POST, format!("/v1/orgs/{o}/signing_keys")),
         (Method::POST, format!("/v1/orgs/{o}/signing_keys/rotate")),
-        (Method::DELETE, format!("/v1/orgs/{o}/signing_keys/{{junk}}")),
+        (
+            Method::DELETE,
+            format!("/v1/orgs/{o}/signing_keys/{{junk}}"),
+        ),
         (Method::GET, format!("/v1/playback/{lv}")),
         (Method::GET, "/v1/playback/{junk}".into()),
         (Method::GET, "/.well-known/jwks.json".into()),
@@ -162,10 +232,16 @@ async fn every_endpoint_survives_garbage(s: TestServer) {
             let query = junk_query(&mut r);
             let (ct, bytes) = body(&mut r);
             let size = bytes.len();
+            let url = s.url(&format!("{path}{query}"));
             let mut rb = if r.below(8) == 0 {
-                s.anon(method.clone(), &format!("{path}{query}")).header("authorization", *r.pick(&["Bearer ", "Bearer x.y", "Basic a", "Bearer ak_1.2"]))
+                fresh.request(method.clone(), &url).header(
+                    "authorization",
+                    *r.pick(&["Bearer ", "Bearer x.y", "Basic a", "Bearer ak_1.2"]),
+                )
             } else {
-                s.req(method.clone(), &format!("{path}{query}"))
+                fresh
+                    .request(method.clone(), &url)
+                    .bearer_auth(&s.creds.api_key)
             };
             if let Some(ct) = ct {
                 rb = rb.header("content-type", ct);
@@ -179,7 +255,7 @@ async fn every_endpoint_survives_garbage(s: TestServer) {
                     let _ = e;
                     continue;
                 }
-                Err(e) => panic!("seed {seed} case {case} {method} {path}{query}: connection failed: {e}"),
+                Err(e) => panic!("seed {seed} case {case} {method} {path}{query} ({size} bytes): connection failed: {e:?}"),
             };
             let status = res.status();
             let text = res.text().await.unwrap_or_default();
@@ -199,9 +275,21 @@ async fn every_endpoint_survives_garbage(s: TestServer) {
             }
         }
     }
-    assert_eq!(panics.load(std::sync::atomic::Ordering::SeqCst), 0, "seed {seed}: the server panicked");
-    eprintln!("{:?} statuses over {} requests: {statuses:?}", s.backend, endpoints.len() * cases);
-    assert!(statuses.keys().any(|k| *k == 413) && statuses.keys().any(|k| *k == 422) && statuses.keys().any(|k| *k == 400));
+    assert_eq!(
+        panics.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "seed {seed}: the server panicked"
+    );
+    eprintln!(
+        "{:?} statuses over {} requests: {statuses:?}",
+        s.backend,
+        endpoints.len() * cases
+    );
+    assert!(
+        statuses.keys().any(|k| *k == 413)
+            && statuses.keys().any(|k| *k == 422)
+            && statuses.keys().any(|k| *k == 400)
+    );
 }
 
 db_tests!(every_endpoint_survives_garbage);

@@ -22,7 +22,11 @@ struct Input {
 }
 
 async fn input(s: &TestServer) -> Input {
-    let (st, v) = send(s.req(Method::POST, &s.org_path("/live_inputs")).json(&json!({ "name": "sec", "ingest": "fmp4" }))).await;
+    let (st, v) = send(
+        s.req(Method::POST, &s.org_path("/live_inputs"))
+            .json(&json!({ "name": "sec", "ingest": "fmp4" })),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED);
     Input {
         id: v["input"]["id"].as_str().unwrap().into(),
@@ -35,9 +39,12 @@ async fn input(s: &TestServer) -> Input {
 async fn other_org(s: &TestServer) -> (api::Credentials, Input) {
     let creds = s.api.create_org("other").await.unwrap();
     let (st, v) = send(
-        s.anon(Method::POST, &format!("/v1/orgs/{}/live_inputs", creds.org_id))
-            .bearer_auth(&creds.api_key)
-            .json(&json!({ "name": "theirs", "ingest": "rtmp" })),
+        s.anon(
+            Method::POST,
+            &format!("/v1/orgs/{}/live_inputs", creds.org_id),
+        )
+        .bearer_auth(&creds.api_key)
+        .json(&json!({ "name": "theirs", "ingest": "rtmp" })),
     )
     .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
@@ -51,7 +58,11 @@ async fn other_org(s: &TestServer) -> (api::Credentials, Input) {
 
 async fn mint(s: &TestServer, i: &Input, ttl: u64) -> String {
     let (st, v) = send(
-        s.req(Method::POST, &s.org_path(&format!("/live_inputs/{}/playback_tokens", i.id))).json(&json!({ "ttlSeconds": ttl })),
+        s.req(
+            Method::POST,
+            &s.org_path(&format!("/live_inputs/{}/playback_tokens", i.id)),
+        )
+        .json(&json!({ "ttlSeconds": ttl })),
     )
     .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
@@ -59,10 +70,20 @@ async fn mint(s: &TestServer, i: &Input, ttl: u64) -> String {
 }
 
 fn ns(org: &str, lv: &str) -> Vec<Vec<u8>> {
-    vec![b"stream".to_vec(), org.as_bytes().to_vec(), lv.as_bytes().to_vec()]
+    vec![
+        b"stream".to_vec(),
+        org.as_bytes().to_vec(),
+        lv.as_bytes().to_vec(),
+    ]
 }
 
-async fn authorize(s: &TestServer, action: Action, org: &str, lv: &str, token: Option<&str>) -> Result<Grant, Denied> {
+async fn authorize(
+    s: &TestServer,
+    action: Action,
+    org: &str,
+    lv: &str,
+    token: Option<&str>,
+) -> Result<Grant, Denied> {
     s.api
         .authorizer()
         .authorize(AuthRequest {
@@ -89,21 +110,39 @@ async fn refused_everywhere(s: &TestServer, i: &Input, token: &str) {
     assert!(denied.unwrap_err().to_string().starts_with("auth_failed"));
     let got = send(s.anon(Method::GET, &format!("/v1/playback/{}?token={token}", i.lv))).await;
     assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.1);
-    assert!(got.1["error"]["code"].as_str().unwrap().starts_with("token_"));
+    assert!(got.1["error"]["code"]
+        .as_str()
+        .unwrap()
+        .starts_with("token_"));
 }
 
 fn now_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The org's active signer, loaded from the store the way a forger holding the key would.
 async fn active_signer(s: &TestServer, org: &str) -> Signer {
-    let row = s.api.store().active_signing_key(org).await.unwrap().unwrap();
+    let row = s
+        .api
+        .store()
+        .active_signing_key(org)
+        .await
+        .unwrap()
+        .unwrap();
     Signer::from_row(&row).unwrap()
 }
 
 fn claims(sub: &str, org: &str, aud: &str, exp: u64) -> PlaybackClaims {
-    PlaybackClaims { sub: sub.into(), org: org.into(), aud: aud.into(), iat: now_s(), exp }
+    PlaybackClaims {
+        sub: sub.into(),
+        org: org.into(),
+        aud: aud.into(),
+        iat: now_s(),
+        exp,
+    }
 }
 
 fn b64(v: &Value) -> String {
@@ -113,11 +152,24 @@ fn b64(v: &Value) -> String {
 // ---- API keys ----
 
 async fn no_key(s: TestServer) {
-    for path in [s.org_path(""), s.org_path("/live_inputs"), s.org_path("/api_keys"), s.org_path("/signing_keys")] {
-        assert_error(&send(s.anon(Method::GET, &path)).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    for path in [
+        s.org_path(""),
+        s.org_path("/live_inputs"),
+        s.org_path("/api_keys"),
+        s.org_path("/signing_keys"),
+    ] {
+        assert_error(
+            &send(s.anon(Method::GET, &path)).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
     }
     assert_error(
-        &send(s.anon(Method::GET, &s.org_path("")).header("authorization", "Basic Zm9vOmJhcg==")).await,
+        &send(
+            s.anon(Method::GET, &s.org_path(""))
+                .header("authorization", "Basic Zm9vOmJhcg=="),
+        )
+        .await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     );
@@ -129,37 +181,80 @@ async fn wrong_key(s: TestServer) {
     let mut flipped = secret.as_bytes().to_vec();
     flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
     let wrong_secret = format!("{id}.{}", String::from_utf8(flipped).unwrap());
-    for bad in [wrong_secret.as_str(), "ak_000000000000000000000000.AAAA", "garbage", "", id, &real[..real.len() - 1]] {
-        assert_error(&send(s.anon(Method::GET, &s.org_path("")).bearer_auth(bad)).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    for bad in [
+        wrong_secret.as_str(),
+        "ak_000000000000000000000000.AAAA",
+        "garbage",
+        "",
+        id,
+        &real[..real.len() - 1],
+    ] {
+        assert_error(
+            &send(s.anon(Method::GET, &s.org_path("")).bearer_auth(bad)).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
     }
 }
 
 async fn revoked_key(s: TestServer) {
-    let (_, v) = send(s.req(Method::POST, &s.org_path("/api_keys")).json(&json!({ "name": "tmp" }))).await;
+    let (_, v) = send(
+        s.req(Method::POST, &s.org_path("/api_keys"))
+            .json(&json!({ "name": "tmp" })),
+    )
+    .await;
     let secret = v["secret"].as_str().unwrap().to_owned();
     let id = v["apiKey"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(send(s.anon(Method::GET, &s.org_path("")).bearer_auth(&secret)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(s.anon(Method::GET, &s.org_path("")).bearer_auth(&secret))
+            .await
+            .0,
+        StatusCode::OK
+    );
     send(s.req(Method::DELETE, &s.org_path(&format!("/api_keys/{id}")))).await;
-    assert_error(&send(s.anon(Method::GET, &s.org_path("")).bearer_auth(&secret)).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_error(
+        &send(s.anon(Method::GET, &s.org_path("")).bearer_auth(&secret)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
 }
 
 async fn other_orgs_key(s: TestServer) {
     let (theirs, _) = other_org(&s).await;
     let mine = input(&s).await;
     // Their valid key on our org: exactly like a missing org.
-    let missing = send(s.anon(Method::GET, "/v1/orgs/org_000000000000000000000000").bearer_auth(&theirs.api_key)).await;
-    for path in [s.org_path(""), s.org_path("/live_inputs"), s.org_path(&format!("/live_inputs/{}", mine.id))] {
+    let missing = send(
+        s.anon(Method::GET, "/v1/orgs/org_000000000000000000000000")
+            .bearer_auth(&theirs.api_key),
+    )
+    .await;
+    for path in [
+        s.org_path(""),
+        s.org_path("/live_inputs"),
+        s.org_path(&format!("/live_inputs/{}", mine.id)),
+    ] {
         let got = send(s.anon(Method::GET, &path).bearer_auth(&theirs.api_key)).await;
         assert_error(&got, StatusCode::NOT_FOUND, "not_found");
         assert_eq!(got.1, missing.1);
     }
-    let got = send(s.anon(Method::POST, &s.org_path(&format!("/live_inputs/{}/stream_key", mine.id))).bearer_auth(&theirs.api_key)).await;
+    let got = send(
+        s.anon(
+            Method::POST,
+            &s.org_path(&format!("/live_inputs/{}/stream_key", mine.id)),
+        )
+        .bearer_auth(&theirs.api_key),
+    )
+    .await;
     assert_error(&got, StatusCode::NOT_FOUND, "not_found");
 }
 
 async fn other_orgs_ids(s: TestServer) {
     let (theirs, their_input) = other_org(&s).await;
-    let missing = send(s.req(Method::GET, &s.org_path("/live_inputs/li_000000000000000000000000"))).await;
+    let missing = send(s.req(
+        Method::GET,
+        &s.org_path("/live_inputs/li_000000000000000000000000"),
+    ))
+    .await;
     assert_error(&missing, StatusCode::NOT_FOUND, "not_found");
     for id in [&their_input.id, &their_input.lv] {
         for (m, suffix, body) in [
@@ -169,7 +264,10 @@ async fn other_orgs_ids(s: TestServer) {
             (Method::POST, "/playback_tokens", None),
             (Method::DELETE, "", None),
         ] {
-            let mut rb = s.req(m.clone(), &s.org_path(&format!("/live_inputs/{id}{suffix}")));
+            let mut rb = s.req(
+                m.clone(),
+                &s.org_path(&format!("/live_inputs/{id}{suffix}")),
+            );
             if let Some(b) = body {
                 rb = rb.json(&b);
             }
@@ -178,16 +276,46 @@ async fn other_orgs_ids(s: TestServer) {
         }
     }
     // Their API key id and signing key id.
-    assert_error(&send(s.req(Method::DELETE, &s.org_path(&format!("/api_keys/{}", theirs.api_key_id)))).await, StatusCode::NOT_FOUND, "not_found");
-    let their_kid = s.api.store().active_signing_key(&theirs.org_id).await.unwrap().unwrap().kid;
-    assert_error(&send(s.req(Method::DELETE, &s.org_path(&format!("/signing_keys/{their_kid}")))).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &send(s.req(
+            Method::DELETE,
+            &s.org_path(&format!("/api_keys/{}", theirs.api_key_id)),
+        ))
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let their_kid = s
+        .api
+        .store()
+        .active_signing_key(&theirs.org_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .kid;
+    assert_error(
+        &send(s.req(
+            Method::DELETE,
+            &s.org_path(&format!("/signing_keys/{their_kid}")),
+        ))
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     // Lists show only our rows.
     let (_, v) = send(s.req(Method::GET, &s.org_path("/live_inputs"))).await;
     assert!(!v.to_string().contains(&their_input.id));
     let (_, v) = send(s.req(Method::GET, &s.org_path("/api_keys"))).await;
     assert!(!v.to_string().contains(&theirs.api_key_id));
     // Their input is untouched and their key still works.
-    let (st, v) = send(s.anon(Method::GET, &format!("/v1/orgs/{}/live_inputs/{}", theirs.org_id, their_input.id)).bearer_auth(&theirs.api_key)).await;
+    let (st, v) = send(
+        s.anon(
+            Method::GET,
+            &format!("/v1/orgs/{}/live_inputs/{}", theirs.org_id, their_input.id),
+        )
+        .bearer_auth(&theirs.api_key),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["input"]["name"], "theirs");
 }
@@ -198,8 +326,16 @@ async fn valid_token_is_accepted(s: TestServer) {
     let i = input(&s).await;
     let token = mint(&s, &i, 600).await;
     let grant = subscribe(&s, &i, &token).await.unwrap();
-    let exp = grant.expires_at.unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    assert!((now_s() + 595..=now_s() + 600).contains(&exp), "expires_at is the token's exp");
+    let exp = grant
+        .expires_at
+        .unwrap()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        (now_s() + 595..=now_s() + 600).contains(&exp),
+        "expires_at is the token's exp"
+    );
     assert!(grant.revoked.is_some());
     let (st, _) = send(s.anon(Method::GET, &format!("/v1/playback/{}?token={token}", i.lv))).await;
     assert_eq!(st, StatusCode::OK);
@@ -209,9 +345,24 @@ async fn expired_token(s: TestServer) {
     let i = input(&s).await;
     // Forged with the real key so only `exp` is wrong.
     let signer = active_signer(&s, &s.creds.org_id).await;
-    let t = signer.mint(claims(&i.lv, &s.creds.org_id, "clutchcall-playback", now_s() - 1)).unwrap();
+    let t = signer
+        .mint(claims(
+            &i.lv,
+            &s.creds.org_id,
+            "clutchcall-playback",
+            now_s() - 1,
+        ))
+        .unwrap();
     refused_everywhere(&s, &i, &t.token).await;
-    assert_error(&send(s.anon(Method::GET, &format!("/v1/playback/{}?token={}", i.lv, t.token))).await, StatusCode::UNAUTHORIZED, "token_expired");
+    assert_error(
+        &send(s.anon(
+            Method::GET,
+            &format!("/v1/playback/{}?token={}", i.lv, t.token),
+        ))
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    );
     // And one minted through the API that runs out.
     let token = mint(&s, &i, 1).await;
     assert!(subscribe(&s, &i, &token).await.is_ok());
@@ -223,10 +374,23 @@ async fn token_signed_by_unknown_key(s: TestServer) {
     let i = input(&s).await;
     let c = claims(&i.lv, &s.creds.org_id, "clutchcall-playback", now_s() + 600);
     // A key the engine never saw, under a fresh kid.
-    let (rogue, _) = Signer::generate(&s.creds.org_id, SigningAlg::EdDSA, "kid_000000000000000000000000".into(), 0).unwrap();
+    let (rogue, _) = Signer::generate(
+        &s.creds.org_id,
+        SigningAlg::EdDSA,
+        "kid_000000000000000000000000".into(),
+        0,
+    )
+    .unwrap();
     refused_everywhere(&s, &i, &rogue.mint(c.clone()).unwrap().token).await;
     // A rogue key claiming the real kid.
-    let real_kid = s.api.store().active_signing_key(&s.creds.org_id).await.unwrap().unwrap().kid;
+    let real_kid = s
+        .api
+        .store()
+        .active_signing_key(&s.creds.org_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .kid;
     for alg in [SigningAlg::EdDSA, SigningAlg::ES256] {
         let (rogue, _) = Signer::generate(&s.creds.org_id, alg, real_kid.clone(), 0).unwrap();
         refused_everywhere(&s, &i, &rogue.mint(c.clone()).unwrap().token).await;
@@ -236,14 +400,25 @@ async fn token_signed_by_unknown_key(s: TestServer) {
 async fn token_signed_by_deleted_key(s: TestServer) {
     let i = input(&s).await;
     let old = mint(&s, &i, 600).await;
-    let old_kid = s.api.store().active_signing_key(&s.creds.org_id).await.unwrap().unwrap().kid;
+    let old_kid = s
+        .api
+        .store()
+        .active_signing_key(&s.creds.org_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .kid;
     send(s.req(Method::POST, &s.org_path("/signing_keys/rotate"))).await;
     // Rotation alone: the previous key keeps verifying its tokens.
     assert!(subscribe(&s, &i, &old).await.is_ok());
     let fresh = mint(&s, &i, 600).await;
     assert!(subscribe(&s, &i, &fresh).await.is_ok());
     // Deleting it ends that at once.
-    let (st, _) = send(s.req(Method::DELETE, &s.org_path(&format!("/signing_keys/{old_kid}")))).await;
+    let (st, _) = send(s.req(
+        Method::DELETE,
+        &s.org_path(&format!("/signing_keys/{old_kid}")),
+    ))
+    .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     refused_everywhere(&s, &i, &old).await;
     assert!(subscribe(&s, &i, &fresh).await.is_ok());
@@ -256,7 +431,9 @@ async fn token_alg_none(s: TestServer) {
     let i = input(&s).await;
     let real = mint(&s, &i, 600).await;
     let kid = api::tokens::peek(&real).unwrap().kid;
-    let payload = b64(&json!({ "sub": i.lv, "org": s.creds.org_id, "aud": "clutchcall-playback", "iat": now_s(), "exp": now_s() + 600 }));
+    let payload = b64(
+        &json!({ "sub": i.lv, "org": s.creds.org_id, "aud": "clutchcall-playback", "iat": now_s(), "exp": now_s() + 600 }),
+    );
     for alg in ["none", "None", "NONE"] {
         let head = b64(&json!({ "alg": alg, "typ": "JWT", "kid": kid }));
         refused_everywhere(&s, &i, &format!("{head}.{payload}.")).await;
@@ -268,13 +445,23 @@ async fn token_alg_none(s: TestServer) {
 async fn token_hs256_confusion(s: TestServer) {
     let i = input(&s).await;
     for alg in [SigningAlg::EdDSA, SigningAlg::ES256] {
-        let (_, v) = send(s.req(Method::POST, &s.org_path("/signing_keys/rotate")).json(&json!({ "alg": alg.as_str() }))).await;
+        let (_, v) = send(
+            s.req(Method::POST, &s.org_path("/signing_keys/rotate"))
+                .json(&json!({ "alg": alg.as_str() })),
+        )
+        .await;
         let jwk = v["signingKey"]["public_jwk"].clone();
         let kid = jwk["kid"].as_str().unwrap().to_owned();
-        let payload = b64(&json!({ "sub": i.lv, "org": s.creds.org_id, "aud": "clutchcall-playback", "iat": now_s(), "exp": now_s() + 600 }));
+        let payload = b64(
+            &json!({ "sub": i.lv, "org": s.creds.org_id, "aud": "clutchcall-playback", "iat": now_s(), "exp": now_s() + 600 }),
+        );
         // Every plausible rendering of the public key as an HMAC secret.
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
-        let secrets: Vec<Vec<u8>> = vec![x.clone(), jwk["x"].as_str().unwrap().as_bytes().to_vec(), jwk.to_string().into_bytes()];
+        let secrets: Vec<Vec<u8>> = vec![
+            x.clone(),
+            jwk["x"].as_str().unwrap().as_bytes().to_vec(),
+            jwk.to_string().into_bytes(),
+        ];
         for hs in ["HS256", "HS384", "HS512"] {
             for secret in &secrets {
                 let head = b64(&json!({ "alg": hs, "typ": "JWT", "kid": kid }));
@@ -285,11 +472,20 @@ async fn token_hs256_confusion(s: TestServer) {
                     _ => ring::hmac::HMAC_SHA512,
                 };
                 let tag = ring::hmac::sign(&ring::hmac::Key::new(algo, secret), input.as_bytes());
-                refused_everywhere(&s, &i, &format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))).await;
+                refused_everywhere(
+                    &s,
+                    &i,
+                    &format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())),
+                )
+                .await;
             }
         }
         // Algorithm switch between our own two algorithms.
-        let other = if alg == SigningAlg::EdDSA { "ES256" } else { "EdDSA" };
+        let other = if alg == SigningAlg::EdDSA {
+            "ES256"
+        } else {
+            "EdDSA"
+        };
         let real = mint(&s, &i, 600).await;
         let mut parts: Vec<String> = real.split('.').map(str::to_owned).collect();
         parts[0] = b64(&json!({ "alg": other, "typ": "JWT", "kid": kid }));
@@ -304,7 +500,11 @@ async fn token_for_another_id(s: TestServer) {
     assert!(subscribe(&s, &b, &for_b).await.is_ok());
     refused_everywhere(&s, &a, &for_b).await;
     // VOD token for a live id.
-    let pb = s.api.mint_playback(&s.creds.org_id, "pb_x", Some(600)).await.unwrap();
+    let pb = s
+        .api
+        .mint_playback(&s.creds.org_id, "pb_x", Some(600))
+        .await
+        .unwrap();
     refused_everywhere(&s, &a, &pb.token).await;
 }
 
@@ -312,23 +512,65 @@ async fn token_for_another_org(s: TestServer) {
     let mine = input(&s).await;
     let (theirs, their_input) = other_org(&s).await;
     // Their genuine token, presented on their id but under our org's namespace.
-    let theirs_token = s.api.mint_playback(&theirs.org_id, &their_input.lv, Some(600)).await.unwrap().token;
-    assert!(authorize(&s, Action::Subscribe, &theirs.org_id, &their_input.lv, Some(&theirs_token)).await.is_ok());
-    assert!(authorize(&s, Action::Subscribe, &s.creds.org_id, &their_input.lv, Some(&theirs_token)).await.is_err());
+    let theirs_token = s
+        .api
+        .mint_playback(&theirs.org_id, &their_input.lv, Some(600))
+        .await
+        .unwrap()
+        .token;
+    assert!(authorize(
+        &s,
+        Action::Subscribe,
+        &theirs.org_id,
+        &their_input.lv,
+        Some(&theirs_token)
+    )
+    .await
+    .is_ok());
+    assert!(authorize(
+        &s,
+        Action::Subscribe,
+        &s.creds.org_id,
+        &their_input.lv,
+        Some(&theirs_token)
+    )
+    .await
+    .is_err());
     // Their key signing a token that claims our org and our id.
     let their_signer = active_signer(&s, &theirs.org_id).await;
-    let forged = their_signer.mint(claims(&mine.lv, &s.creds.org_id, "clutchcall-playback", now_s() + 600)).unwrap();
+    let forged = their_signer
+        .mint(claims(
+            &mine.lv,
+            &s.creds.org_id,
+            "clutchcall-playback",
+            now_s() + 600,
+        ))
+        .unwrap();
     refused_everywhere(&s, &mine, &forged.token).await;
     // Our key, but the claim names their org.
     let our_signer = active_signer(&s, &s.creds.org_id).await;
-    let forged = our_signer.mint(claims(&mine.lv, &theirs.org_id, "clutchcall-playback", now_s() + 600)).unwrap();
+    let forged = our_signer
+        .mint(claims(
+            &mine.lv,
+            &theirs.org_id,
+            "clutchcall-playback",
+            now_s() + 600,
+        ))
+        .unwrap();
     refused_everywhere(&s, &mine, &forged.token).await;
 }
 
 async fn token_wrong_audience(s: TestServer) {
     let i = input(&s).await;
     let signer = active_signer(&s, &s.creds.org_id).await;
-    let t = signer.mint(claims(&i.lv, &s.creds.org_id, "someone-else", now_s() + 600)).unwrap();
+    let t = signer
+        .mint(claims(
+            &i.lv,
+            &s.creds.org_id,
+            "someone-else",
+            now_s() + 600,
+        ))
+        .unwrap();
     refused_everywhere(&s, &i, &t.token).await;
 }
 
@@ -337,30 +579,52 @@ async fn token_tampered(s: TestServer) {
     let b = input(&s).await;
     let token = mint(&s, &a, 600).await;
     let parts: Vec<&str> = token.split('.').collect();
-    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     // Retarget to b, extend exp: signature no longer matches.
     claims["sub"] = json!(b.lv);
     let retargeted = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
     refused_everywhere(&s, &b, &retargeted).await;
     claims["sub"] = json!(a.lv);
     claims["exp"] = json!(now_s() + 86_400 * 365);
-    refused_everywhere(&s, &a, &format!("{}.{}.{}", parts[0], b64(&claims), parts[2])).await;
+    refused_everywhere(
+        &s,
+        &a,
+        &format!("{}.{}.{}", parts[0], b64(&claims), parts[2]),
+    )
+    .await;
     // Flip one bit of the signature; truncate; garbage.
     let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     sig[10] ^= 1;
-    refused_everywhere(&s, &a, &format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(&sig))).await;
+    refused_everywhere(
+        &s,
+        &a,
+        &format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(&sig)),
+    )
+    .await;
     refused_everywhere(&s, &a, &token[..token.len() - 4]).await;
     refused_everywhere(&s, &a, "x.y.z").await;
     refused_everywhere(&s, &a, "").await;
-    assert!(authorize(&s, Action::Subscribe, &s.creds.org_id, &a.lv, None).await.is_err());
+    assert!(
+        authorize(&s, Action::Subscribe, &s.creds.org_id, &a.lv, None)
+            .await
+            .is_err()
+    );
 }
 
 async fn token_for_deleted_input(s: TestServer) {
     let i = input(&s).await;
     let token = mint(&s, &i, 600).await;
     let watching = subscribe(&s, &i, &token).await.unwrap();
-    send(s.req(Method::DELETE, &s.org_path(&format!("/live_inputs/{}", i.id)))).await;
-    assert!(watching.revoked.as_ref().unwrap().is_cancelled(), "viewers are cut off");
+    send(s.req(
+        Method::DELETE,
+        &s.org_path(&format!("/live_inputs/{}", i.id)),
+    ))
+    .await;
+    assert!(
+        watching.revoked.as_ref().unwrap().is_cancelled(),
+        "viewers are cut off"
+    );
     assert!(subscribe(&s, &i, &token).await.is_err());
 }
 
@@ -376,17 +640,37 @@ async fn stream_key_publishes(s: TestServer) {
     assert!(publish(&s, &s.creds.org_id, &i.lv, &token).await.is_err());
     assert!(subscribe(&s, &i, &i.key).await.is_err());
     // No key; malformed namespaces.
-    assert!(authorize(&s, Action::Publish, &s.creds.org_id, &i.lv, None).await.is_err());
+    assert!(authorize(&s, Action::Publish, &s.creds.org_id, &i.lv, None)
+        .await
+        .is_err());
     for bad in [
         vec![b"stream".to_vec(), s.creds.org_id.as_bytes().to_vec()],
-        vec![b"live".to_vec(), s.creds.org_id.as_bytes().to_vec(), i.lv.as_bytes().to_vec()],
-        vec![b"stream".to_vec(), s.creds.org_id.as_bytes().to_vec(), i.id.as_bytes().to_vec()],
-        vec![b"stream".to_vec(), s.creds.org_id.as_bytes().to_vec(), i.lv.as_bytes().to_vec(), b"x".to_vec()],
+        vec![
+            b"live".to_vec(),
+            s.creds.org_id.as_bytes().to_vec(),
+            i.lv.as_bytes().to_vec(),
+        ],
+        vec![
+            b"stream".to_vec(),
+            s.creds.org_id.as_bytes().to_vec(),
+            i.id.as_bytes().to_vec(),
+        ],
+        vec![
+            b"stream".to_vec(),
+            s.creds.org_id.as_bytes().to_vec(),
+            i.lv.as_bytes().to_vec(),
+            b"x".to_vec(),
+        ],
     ] {
         let r = s
             .api
             .authorizer()
-            .authorize(AuthRequest { action: Action::Publish, namespace: bad, track: None, token: Some(i.key.as_bytes().to_vec()) })
+            .authorize(AuthRequest {
+                action: Action::Publish,
+                namespace: bad,
+                track: None,
+                token: Some(i.key.as_bytes().to_vec()),
+            })
             .await;
         assert!(r.is_err());
     }
@@ -396,17 +680,27 @@ async fn stream_key_after_rotation(s: TestServer) {
     let i = input(&s).await;
     let live = publish(&s, &s.creds.org_id, &i.lv, &i.key).await.unwrap();
     let revoked = live.revoked.clone().unwrap();
-    let (st, v) = send(s.req(Method::POST, &s.org_path(&format!("/live_inputs/{}/stream_key", i.id)))).await;
+    let (st, v) = send(s.req(
+        Method::POST,
+        &s.org_path(&format!("/live_inputs/{}/stream_key", i.id)),
+    ))
+    .await;
     assert_eq!(st, StatusCode::OK);
     let new_key = v["streamKey"].as_str().unwrap().to_owned();
     // The connected publisher is cut off (well within 1 s: before the response returned).
-    tokio::time::timeout(Duration::from_secs(1), revoked.cancelled()).await.expect("publisher revoked within 1 s");
+    tokio::time::timeout(Duration::from_secs(1), revoked.cancelled())
+        .await
+        .expect("publisher revoked within 1 s");
     // The old key stops working at once; the new one works.
     assert!(publish(&s, &s.creds.org_id, &i.lv, &i.key).await.is_err());
     let again = publish(&s, &s.creds.org_id, &i.lv, &new_key).await.unwrap();
     assert!(!again.revoked.as_ref().unwrap().is_cancelled());
     // Deleting the input cuts off that publisher too.
-    send(s.req(Method::DELETE, &s.org_path(&format!("/live_inputs/{}", i.id)))).await;
+    send(s.req(
+        Method::DELETE,
+        &s.org_path(&format!("/live_inputs/{}", i.id)),
+    ))
+    .await;
     assert!(again.revoked.as_ref().unwrap().is_cancelled());
     assert!(publish(&s, &s.creds.org_id, &i.lv, &new_key).await.is_err());
 }
@@ -416,11 +710,21 @@ async fn stream_key_of_another_input(s: TestServer) {
     let b = input(&s).await;
     assert!(publish(&s, &s.creds.org_id, &a.lv, &b.key).await.is_err());
     let (theirs, their_input) = other_org(&s).await;
-    assert!(publish(&s, &s.creds.org_id, &a.lv, &their_input.key).await.is_err());
+    assert!(publish(&s, &s.creds.org_id, &a.lv, &their_input.key)
+        .await
+        .is_err());
     // Their key on their id but in our org's namespace; our key in their namespace.
-    assert!(publish(&s, &s.creds.org_id, &their_input.lv, &their_input.key).await.is_err());
+    assert!(
+        publish(&s, &s.creds.org_id, &their_input.lv, &their_input.key)
+            .await
+            .is_err()
+    );
     assert!(publish(&s, &theirs.org_id, &a.lv, &a.key).await.is_err());
-    assert!(publish(&s, &theirs.org_id, &their_input.lv, &their_input.key).await.is_ok());
+    assert!(
+        publish(&s, &theirs.org_id, &their_input.lv, &their_input.key)
+            .await
+            .is_ok()
+    );
 }
 
 db_tests!(

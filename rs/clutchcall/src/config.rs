@@ -17,7 +17,12 @@ pub struct StoreArgs {
     #[arg(long, env = "CLUTCHCALL_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// PostgreSQL URL (postgres://user:pass@host/db) instead of the embedded SQLite file.
-    #[arg(long, env = "CLUTCHCALL_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CLUTCHCALL_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// TOML configuration file (see `clutchcall sample-config`). Flags and env vars override it.
     #[arg(long, env = "CLUTCHCALL_CONFIG", global = true)]
@@ -47,7 +52,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLUTCHCALL_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Extra host names for the self-signed certificate (repeatable).
-    #[arg(long = "tls-hostname", env = "CLUTCHCALL_TLS_HOSTNAMES", value_delimiter = ',')]
+    #[arg(
+        long = "tls-hostname",
+        env = "CLUTCHCALL_TLS_HOSTNAMES",
+        value_delimiter = ','
+    )]
     pub tls_hostnames: Vec<String>,
     /// Memory cap of the relay's cache of recent groups, per track, in MiB. [default: 64]
     #[arg(long, env = "CLUTCHCALL_CACHE_MB_PER_TRACK")]
@@ -107,23 +116,51 @@ impl Settings {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let relay = serve.relay.or(file.relay).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4443)));
+        let relay = serve
+            .relay
+            .or(file.relay)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4443)));
         let mut relays = vec![relay];
         if relay.ip() == IpAddr::from([127, 0, 0, 1]) {
-            relays.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), relay.port()));
+            relays.push(SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+                relay.port(),
+            ));
         }
-        let tls_hostnames = if serve.tls_hostnames.is_empty() { file.tls_hostnames } else { serve.tls_hostnames };
+        let tls_hostnames = if serve.tls_hostnames.is_empty() {
+            file.tls_hostnames
+        } else {
+            serve.tls_hostnames
+        };
         Ok(Self {
-            data_dir: store.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
-            database_url: store.database_url.or(file.database_url).filter(|u| !u.is_empty()),
-            http: serve.http.or(file.http).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: store
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            database_url: store
+                .database_url
+                .or(file.database_url)
+                .filter(|u| !u.is_empty()),
+            http: serve
+                .http
+                .or(file.http)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             relay: relays,
             public_prefix: serve.public_prefix.or(file.public_prefix),
             tls_cert: serve.tls_cert.or(file.tls_cert),
             tls_key: serve.tls_key.or(file.tls_key),
             tls_hostnames,
-            cache_bytes_per_track: serve.cache_mb_per_track.or(file.cache_mb_per_track).unwrap_or(64) << 20,
-            publisher_grace: Duration::from_millis(serve.publisher_grace_ms.or(file.publisher_grace_ms).unwrap_or(5000)),
+            cache_bytes_per_track: serve
+                .cache_mb_per_track
+                .or(file.cache_mb_per_track)
+                .unwrap_or(64)
+                << 20,
+            publisher_grace: Duration::from_millis(
+                serve
+                    .publisher_grace_ms
+                    .or(file.publisher_grace_ms)
+                    .unwrap_or(5000),
+            ),
             public_url: serve.public_url.or(file.public_url),
             relay_url: serve.relay_url.or(file.relay_url),
         })
@@ -143,8 +180,12 @@ impl Settings {
     /// For admin subcommands that only touch the database (no listeners, no bootstrap print).
     pub fn api_config(&self) -> api::Config {
         let mut c = self.api_config_with(
-            self.public_url.as_deref().unwrap_or(&format!("http://{}", self.http)),
-            self.relay_url.as_deref().unwrap_or(&format!("https://{}", self.relay[0])),
+            self.public_url
+                .as_deref()
+                .unwrap_or(&format!("http://{}", self.http)),
+            self.relay_url
+                .as_deref()
+                .unwrap_or(&format!("https://{}", self.relay[0])),
         );
         c.announce_credentials = false;
         c
@@ -152,8 +193,14 @@ impl Settings {
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("parsing config file {} (see `clutchcall sample-config`)", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| {
+        format!(
+            "parsing config file {} (see `clutchcall sample-config`)",
+            path.display()
+        )
+    })
 }
 
 /// Log to stderr; `RUST_LOG` (or `CLUTCHCALL_LOG`) picks the level, default `info`.
@@ -180,10 +227,23 @@ mod tests {
         let parsed: Result<FileConfig, _> = toml::from_str(SAMPLE_CONFIG);
         assert!(parsed.is_ok(), "sample config must parse: {parsed:?}");
         for key in [
-            "data_dir", "database_url", "http", "relay", "public_prefix", "tls_cert", "tls_key", "tls_hostnames",
-            "cache_mb_per_track", "publisher_grace_ms", "public_url", "relay_url",
+            "data_dir",
+            "database_url",
+            "http",
+            "relay",
+            "public_prefix",
+            "tls_cert",
+            "tls_key",
+            "tls_hostnames",
+            "cache_mb_per_track",
+            "publisher_grace_ms",
+            "public_url",
+            "relay_url",
         ] {
-            assert!(SAMPLE_CONFIG.contains(&format!("{key} =")), "sample config lacks {key}");
+            assert!(
+                SAMPLE_CONFIG.contains(&format!("{key} =")),
+                "sample config lacks {key}"
+            );
         }
     }
 
@@ -192,9 +252,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cc-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("tmp dir");
         let path = dir.join("c.toml");
-        std::fs::write(&path, "http = \"127.0.0.1:9000\"\nrelay = \"127.0.0.1:5000\"\n").expect("write");
-        let store = StoreArgs { config: Some(path), ..Default::default() };
-        let serve = ServeArgs { http: Some("127.0.0.1:9001".parse().expect("addr")), ..Default::default() };
+        std::fs::write(
+            &path,
+            "http = \"127.0.0.1:9000\"\nrelay = \"127.0.0.1:5000\"\n",
+        )
+        .expect("write");
+        let store = StoreArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let serve = ServeArgs {
+            http: Some("127.0.0.1:9001".parse().expect("addr")),
+            ..Default::default()
+        };
         let s = Settings::resolve(store, serve).expect("resolve");
         assert_eq!(s.http.port(), 9001);
         assert_eq!(s.relay.len(), 2);

@@ -51,5 +51,8 @@ async fn certificate_sha256(State(state): State<EngineState>) -> impl IntoRespon
 }
 
 async fn metrics(State(state): State<EngineState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

@@ -37,7 +37,10 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     config::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -49,11 +52,15 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(cli.store, args).await,
             Command::Keys(cmd) => {
                 let settings = config::Settings::resolve(cli.store, config::ServeArgs::default())?;
-                api::cli::run_keys(settings.api_config(), cmd).await.map_err(anyhow::Error::from)
+                api::cli::run_keys(settings.api_config(), cmd)
+                    .await
+                    .map_err(anyhow::Error::from)
             }
             Command::SigningKeys(cmd) => {
                 let settings = config::Settings::resolve(cli.store, config::ServeArgs::default())?;
-                api::cli::run_signing_keys(settings.api_config(), cmd).await.map_err(anyhow::Error::from)
+                api::cli::run_signing_keys(settings.api_config(), cmd)
+                    .await
+                    .map_err(anyhow::Error::from)
             }
             Command::SampleConfig => {
                 print!("{}", config::SAMPLE_CONFIG);

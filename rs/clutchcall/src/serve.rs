@@ -31,27 +31,39 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         hostnames: settings.tls_hostnames.clone(),
         ..Default::default()
     };
-    let certs = net::tls::Certs::new(tls_config).context("loading or generating the relay's TLS certificate")?;
+    let certs = net::tls::Certs::new(tls_config)
+        .context("loading or generating the relay's TLS certificate")?;
     let (hash_tx, hash_rx) = watch::channel(certs.fingerprint().to_hex());
     let mut identity_rx = certs.subscribe();
 
     // Relay UDP listener(s).
     let mut quic_config = net::server::Config::new(certs.clone());
     quic_config.listen = settings.relay.clone();
-    let mut quic = net::server::Server::bind(quic_config)
-        .with_context(|| format!("binding the relay on {:?} (UDP); is the port in use?", settings.relay))?;
+    let mut quic = net::server::Server::bind(quic_config).with_context(|| {
+        format!(
+            "binding the relay on {:?} (UDP); is the port in use?",
+            settings.relay
+        )
+    })?;
     let relay_addrs = quic.local_addrs().to_vec();
-    let relay_url = settings
-        .relay_url
-        .clone()
-        .unwrap_or_else(|| format!("https://{}", relay_addrs.first().copied().unwrap_or(settings.relay[0])));
+    let relay_url = settings.relay_url.clone().unwrap_or_else(|| {
+        format!(
+            "https://{}",
+            relay_addrs.first().copied().unwrap_or(settings.relay[0])
+        )
+    });
 
     // HTTP listener.
     let http_listener = tokio::net::TcpListener::bind(settings.http)
         .await
         .with_context(|| format!("binding HTTP on {}; is the port in use?", settings.http))?;
-    let http_addr = http_listener.local_addr().context("reading the HTTP address")?;
-    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}"));
+    let http_addr = http_listener
+        .local_addr()
+        .context("reading the HTTP address")?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
 
     // Control plane.
     let api = api::Api::open(settings.api_config_with(&public_url, &relay_url))
@@ -60,7 +72,10 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     api.set_relay_info(vec![relay_url.clone()], hash_rx.clone());
 
     // Relay.
-    let public_prefix = settings.public_prefix.as_deref().map(relay::auth::Policy::parse_prefix);
+    let public_prefix = settings
+        .public_prefix
+        .as_deref()
+        .map(relay::auth::Policy::parse_prefix);
     let policy = relay::auth::Policy::new(public_prefix, api.authorizer());
     let relay = relay::Relay::new(
         relay::Config {
@@ -72,9 +87,13 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     );
 
     let ready = Arc::new(AtomicBool::new(false));
-    let app = http::router(http::EngineState { ready: ready.clone(), cert_sha256: hash_rx, metrics })
-        .merge(api.router())
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = http::router(http::EngineState {
+        ready: ready.clone(),
+        cert_sha256: hash_rx,
+        metrics,
+    })
+    .merge(api.router())
+    .layer(tower_http::trace::TraceLayer::new_for_http());
 
     let shutdown = tokio_util::sync::CancellationToken::new();
     let http_shutdown = shutdown.clone();
@@ -87,7 +106,14 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     ready.store(true, Ordering::Release);
     info!(http = %http_addr, relay = ?relay_addrs, %relay_url, data_dir = %settings.data_dir.display(), "clutchcall serving");
     // One line on stdout for scripts and tests that start the engine on port 0.
-    println!("clutchcall listening http={http_addr} relay={}", relay_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","));
+    println!(
+        "clutchcall listening http={http_addr} relay={}",
+        relay_addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
 
     let accept_relay = relay.clone();
     let accept_loop = async move {

@@ -22,6 +22,7 @@
 mod coding;
 pub mod data;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod kvp;

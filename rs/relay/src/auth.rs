@@ -77,7 +77,11 @@ pub struct DenyAll;
 
 impl Authorizer for DenyAll {
     fn authorize(&self, _request: AuthRequest) -> BoxFuture<'static, Result<Grant, Denied>> {
-        Box::pin(async { Err(Denied("no authorizer configured and namespace is not public".into())) })
+        Box::pin(async {
+            Err(Denied(
+                "no authorizer configured and namespace is not public".into(),
+            ))
+        })
     }
 }
 
@@ -92,17 +96,25 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(public_prefix: Option<Vec<Vec<u8>>>, inner: Arc<dyn Authorizer>) -> Self {
-        Self { public_prefix, inner }
+        Self {
+            public_prefix,
+            inner,
+        }
     }
 
     /// Parse a `--public-prefix` value: `/`-separated tuple fields; the empty string opens all.
     pub fn parse_prefix(s: &str) -> Vec<Vec<u8>> {
-        s.split('/').filter(|p| !p.is_empty()).map(|p| p.as_bytes().to_vec()).collect()
+        s.split('/')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.as_bytes().to_vec())
+            .collect()
     }
 
     pub fn is_public(&self, namespace: &[Vec<u8>]) -> bool {
         match &self.public_prefix {
-            Some(prefix) => namespace.len() >= prefix.len() && namespace[..prefix.len()] == prefix[..],
+            Some(prefix) => {
+                namespace.len() >= prefix.len() && namespace[..prefix.len()] == prefix[..]
+            }
             None => false,
         }
     }

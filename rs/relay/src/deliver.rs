@@ -15,11 +15,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use moqt::data::{FetchHeader, FetchObjectEncoder, FetchObjectHeader, ObjectHeader, SubgroupHeader, SubgroupId, SubgroupObjectEncoder};
-use moqt::message::{ControlMessage, Fetch, FetchOk, FetchType, Namespace, NamespaceDone, PublishDone, Subscribe, SubscribeNamespace, SubscribeOk, TrackStatus};
-use moqt::{Location as WireLocation, ReasonPhrase, TrackNamespace};
+use moqt::data::{
+    FetchHeader, FetchObjectEncoder, FetchObjectHeader, ObjectHeader, SubgroupHeader, SubgroupId,
+    SubgroupObjectEncoder,
+};
+use moqt::message::{
+    ControlMessage, Fetch, FetchOk, FetchType, Namespace, NamespaceDone, PublishDone, Subscribe,
+    SubscribeNamespace, SubscribeOk, TrackStatus,
+};
 use moqt::params::{GroupOrder, Parameters, SubscriptionFilter};
 use moqt::Encode;
+use moqt::{Location as WireLocation, ReasonPhrase, TrackNamespace};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 use tracing::debug;
@@ -41,7 +47,10 @@ pub struct Joining {
 }
 
 fn wire(l: Location) -> WireLocation {
-    WireLocation { group: l.group, object: l.object }
+    WireLocation {
+        group: l.group,
+        object: l.object,
+    }
 }
 
 fn local(l: WireLocation) -> Location {
@@ -56,7 +65,10 @@ async fn authorize_or_reject(
     params: &Parameters,
     scope: tokio_util::sync::CancellationToken,
 ) -> Result<Option<Box<dyn std::any::Any + Send + Sync>>, SessionError> {
-    match ctx.authorize(Action::Subscribe, namespace, track, params, scope).await {
+    match ctx
+        .authorize(Action::Subscribe, namespace, track, params, scope)
+        .await
+    {
         Ok(g) => Ok(g),
         Err(e @ SessionError::Unauthorized(_)) => {
             reject(send, request::UNAUTHORIZED, AUTH_FAILED).await;
@@ -67,12 +79,30 @@ async fn authorize_or_reject(
 }
 
 /// SUBSCRIBE: deliver a track's objects to this peer until it ends or the peer cancels.
-pub async fn subscribe(ctx: &Arc<Ctx>, msg: Subscribe, mut send: SendStream, mut recv: Reader) -> Result<(), SessionError> {
+pub async fn subscribe(
+    ctx: &Arc<Ctx>,
+    msg: Subscribe,
+    mut send: SendStream,
+    mut recv: Reader,
+) -> Result<(), SessionError> {
     let scope = ctx.closed.child_token();
-    let _guard = authorize_or_reject(ctx, &mut send, &msg.namespace, Some(&msg.track_name), &msg.params, scope.clone()).await?;
+    let _guard = authorize_or_reject(
+        ctx,
+        &mut send,
+        &msg.namespace,
+        Some(&msg.track_name),
+        &msg.params,
+        scope.clone(),
+    )
+    .await?;
     let name = track_name(&msg.namespace, &msg.track_name);
     let Some(track) = ctx.shared.registry.lookup(&name) else {
-        reject(&mut send, request::DOES_NOT_EXIST, "no such track: nothing is published under that name").await;
+        reject(
+            &mut send,
+            request::DOES_NOT_EXIST,
+            "no such track: nothing is published under that name",
+        )
+        .await;
         return Ok(());
     };
 
@@ -81,11 +111,27 @@ pub async fn subscribe(ctx: &Arc<Ctx>, msg: Subscribe, mut send: SendStream, mut
     let largest = track.largest();
     let filter = msg.params.subscription_filter();
     let (start, end_group) = match filter {
-        Some(SubscriptionFilter::NextGroupStart) => (largest.map(|l| Location::new(l.group + 1, 0)).unwrap_or_default(), None),
-        Some(SubscriptionFilter::LargestObject) => (largest.map(|l| Location::new(l.group, l.object + 1)).unwrap_or_default(), None),
+        Some(SubscriptionFilter::NextGroupStart) => (
+            largest
+                .map(|l| Location::new(l.group + 1, 0))
+                .unwrap_or_default(),
+            None,
+        ),
+        Some(SubscriptionFilter::LargestObject) => (
+            largest
+                .map(|l| Location::new(l.group, l.object + 1))
+                .unwrap_or_default(),
+            None,
+        ),
         Some(SubscriptionFilter::AbsoluteStart(s)) => (local(s), None),
-        Some(SubscriptionFilter::AbsoluteRange { start, end_group_delta }) => {
-            let end = start.group.checked_add(end_group_delta).ok_or_else(|| SessionError::Protocol("end group overflows".into()))?;
+        Some(SubscriptionFilter::AbsoluteRange {
+            start,
+            end_group_delta,
+        }) => {
+            let end = start
+                .group
+                .checked_add(end_group_delta)
+                .ok_or_else(|| SessionError::Protocol("end group overflows".into()))?;
             (local(start), Some(end))
         }
         None => (Location::default(), None),
@@ -102,11 +148,29 @@ pub async fn subscribe(ctx: &Arc<Ctx>, msg: Subscribe, mut send: SendStream, mut
         params.set_largest_object(wire(l));
     }
     params.set_group_order(order);
-    io::send(&mut send, SubscribeOk { track_alias: alias, params, properties: info.properties.clone() }).await?;
-    metrics::gauge!("relay_subscriptions").increment(1.0);
-
+    // Registered before SUBSCRIBE_OK leaves, so a joining FETCH sent on receipt finds it.
     let forward = msg.params.forward_or_default();
-    ctx.subscriptions_insert(msg.request_id, Joining { track: track.clone(), location: if forward { largest } else { None } });
+    ctx.subscriptions_insert(
+        msg.request_id,
+        Joining {
+            track: track.clone(),
+            location: if forward { largest } else { None },
+        },
+    );
+    if let Err(e) = io::send(
+        &mut send,
+        SubscribeOk {
+            track_alias: alias,
+            params,
+            properties: info.properties.clone(),
+        },
+    )
+    .await
+    {
+        ctx.subscriptions_remove(msg.request_id);
+        return Err(e);
+    }
+    metrics::gauge!("relay_subscriptions").increment(1.0);
 
     let (settings_tx, settings_rx) = watch::channel(Settings {
         subscriber_priority: msg.params.subscriber_priority_or_default(),
@@ -165,7 +229,15 @@ pub async fn subscribe(ctx: &Arc<Ctx>, msg: Subscribe, mut send: SendStream, mut
     metrics::gauge!("relay_subscriptions").decrement(1.0);
     if let Some(end) = outcome {
         let count = streams.load(Ordering::Relaxed);
-        let _ = io::send(&mut send, PublishDone { status_code: end.code, stream_count: count, reason: ReasonPhrase::new(&end.reason) }).await;
+        let _ = io::send(
+            &mut send,
+            PublishDone {
+                status_code: end.code,
+                stream_count: count,
+                reason: ReasonPhrase::new(&end.reason),
+            },
+        )
+        .await;
         let _ = send.finish();
     }
     Ok(())
@@ -209,12 +281,21 @@ impl Delivery {
         // Cached subgroups that pass the filter (e.g. AbsoluteStart in the past).
         for group in this.track.groups() {
             for sg in group.subgroups() {
-                this.start_writer(&sg, &mut started, &mut writers, &mut newest_group, &mut deadlines);
+                this.start_writer(
+                    &sg,
+                    &mut started,
+                    &mut writers,
+                    &mut newest_group,
+                    &mut deadlines,
+                );
             }
         }
         if let Some(end) = this.track.ended() {
             while writers.join_next().await.is_some() {}
-            return DeliveryEnd { code: end.code, reason: end.reason };
+            return DeliveryEnd {
+                code: end.code,
+                reason: end.reason,
+            };
         }
         loop {
             tokio::select! {
@@ -245,7 +326,10 @@ impl Delivery {
             }
         }
         while writers.join_next().await.is_some() {}
-        DeliveryEnd { code: done::SUBSCRIPTION_ENDED, reason: "end of the requested range".into() }
+        DeliveryEnd {
+            code: done::SUBSCRIPTION_ENDED,
+            reason: "end of the requested range".into(),
+        }
     }
 
     fn passes(&self, sg: &Subgroup) -> bool {
@@ -309,9 +393,17 @@ impl Delivery {
         ((255 - sub) << 23) | ((255 - publ) << 15) | group_rank
     }
 
-    async fn write_subgroup(self: Arc<Self>, sg: Arc<Subgroup>, mut deadline: watch::Receiver<Option<Instant>>) {
+    async fn write_subgroup(
+        self: Arc<Self>,
+        sg: Arc<Subgroup>,
+        mut deadline: watch::Receiver<Option<Instant>>,
+    ) {
         // Objects below the start location are skipped (a filter can start mid-group).
-        let skip_below = if sg.group == self.start.group { self.start.object } else { 0 };
+        let skip_below = if sg.group == self.start.group {
+            self.start.object
+        } else {
+            0
+        };
         let mut progress = sg.watch();
         let mut settings = self.settings.clone();
         // Wait for forward state 1 before opening anything.
@@ -373,10 +465,14 @@ impl Delivery {
                     match result {
                         Ok(true) => {
                             wrote_header = true;
-                            metrics::counter!("relay_egress_bytes_total").increment(obj.payload.len() as u64);
+                            metrics::counter!("relay_egress_bytes_total")
+                                .increment(obj.payload.len() as u64);
                         }
                         Ok(false) => {
-                            debug!(group = sg.group, "subscriber behind: resetting an old group");
+                            debug!(
+                                group = sg.group,
+                                "subscriber behind: resetting an old group"
+                            );
                             metrics::counter!("relay_groups_abandoned_total").increment(1);
                             let _ = stream.reset(crate::RESET_DELIVERY_TIMEOUT);
                             return;
@@ -431,51 +527,110 @@ async fn wait_deadline(rx: &mut watch::Receiver<Option<Instant>>) {
 }
 
 /// FETCH: objects from the cache on one unidirectional stream.
-pub async fn fetch(ctx: &Arc<Ctx>, msg: Fetch, mut send: SendStream, mut recv: Reader) -> Result<(), SessionError> {
+pub async fn fetch(
+    ctx: &Arc<Ctx>,
+    msg: Fetch,
+    mut send: SendStream,
+    mut recv: Reader,
+) -> Result<(), SessionError> {
     let scope = ctx.closed.child_token();
     let (track, start, end) = match &msg.fetch_type {
-        FetchType::Standalone { namespace, track_name: tn, start, end } => {
-            let _guard = authorize_or_reject(ctx, &mut send, namespace, Some(tn), &msg.params, scope.clone()).await?;
+        FetchType::Standalone {
+            namespace,
+            track_name: tn,
+            start,
+            end,
+        } => {
+            let _guard = authorize_or_reject(
+                ctx,
+                &mut send,
+                namespace,
+                Some(tn),
+                &msg.params,
+                scope.clone(),
+            )
+            .await?;
             let Some(track) = ctx.shared.registry.lookup(&track_name(namespace, tn)) else {
                 reject(&mut send, request::DOES_NOT_EXIST, "no such track").await;
                 return Ok(());
             };
             (track, local(*start), local(*end))
         }
-        FetchType::RelativeJoining { joining_request_id, joining_start } | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
+        FetchType::RelativeJoining {
+            joining_request_id,
+            joining_start,
+        }
+        | FetchType::AbsoluteJoining {
+            joining_request_id,
+            joining_start,
+        } => {
             let Some(joining) = ctx.subscription(*joining_request_id) else {
-                reject(&mut send, request::INVALID_JOINING_REQUEST_ID, "no established subscription with that request id").await;
+                reject(
+                    &mut send,
+                    request::INVALID_JOINING_REQUEST_ID,
+                    "no established subscription with that request id",
+                )
+                .await;
                 return Ok(());
             };
             let Some(j) = joining.location else {
-                reject(&mut send, request::INVALID_RANGE, "nothing has been published on this track yet").await;
+                reject(
+                    &mut send,
+                    request::INVALID_RANGE,
+                    "nothing has been published on this track yet",
+                )
+                .await;
                 return Ok(());
             };
             let start_group = match msg.fetch_type {
                 FetchType::RelativeJoining { .. } => j.group.saturating_sub(*joining_start),
                 _ => *joining_start,
             };
-            (joining.track, Location::new(start_group, 0), Location::new(j.group, j.object + 1))
+            (
+                joining.track,
+                Location::new(start_group, 0),
+                Location::new(j.group, j.object + 1),
+            )
         }
     };
     let Some(largest) = track.largest() else {
-        reject(&mut send, request::INVALID_RANGE, "nothing has been published on this track yet").await;
+        reject(
+            &mut send,
+            request::INVALID_RANGE,
+            "nothing has been published on this track yet",
+        )
+        .await;
         return Ok(());
     };
     if start > largest {
-        reject(&mut send, request::INVALID_RANGE, "start is beyond the largest object").await;
+        reject(
+            &mut send,
+            request::INVALID_RANGE,
+            "start is beyond the largest object",
+        )
+        .await;
         return Ok(());
     }
     // End is exclusive ({g, o+1}); object 0 means "the whole group".
     let whole_end_group = end.object == 0;
     let last_group = end.group;
     let in_range = |g: u64, o: u64| {
-        Location::new(g, o) >= start && g <= last_group && (whole_end_group || g < last_group || o < end.object)
+        Location::new(g, o) >= start
+            && g <= last_group
+            && (whole_end_group || g < last_group || o < end.object)
     };
     let largest_exclusive = Location::new(largest.group, largest.object + 1);
     let end_location = if whole_end_group && end.group < largest.group {
         end
-    } else if Location::new(end.group, if whole_end_group { u64::MAX } else { end.object }) > largest_exclusive {
+    } else if Location::new(
+        end.group,
+        if whole_end_group {
+            u64::MAX
+        } else {
+            end.object
+        },
+    ) > largest_exclusive
+    {
         largest_exclusive
     } else {
         end
@@ -483,7 +638,12 @@ pub async fn fetch(ctx: &Arc<Ctx>, msg: Fetch, mut send: SendStream, mut recv: R
     let order = msg.params.group_order().unwrap_or(GroupOrder::Ascending);
     io::send(
         &mut send,
-        FetchOk { end_of_track: track.ended().is_some(), end_location: wire(end_location), params: Parameters::new(), properties: track.info().properties },
+        FetchOk {
+            end_of_track: track.ended().is_some(),
+            end_location: wire(end_location),
+            params: Parameters::new(),
+            properties: track.info().properties,
+        },
     )
     .await?;
 
@@ -493,13 +653,23 @@ pub async fn fetch(ctx: &Arc<Ctx>, msg: Fetch, mut send: SendStream, mut recv: R
     if order == GroupOrder::Descending {
         groups.reverse();
     }
-    let mut stream = ctx.session.open_uni().await.map_err(SessionError::from_session)?;
+    let mut stream = ctx
+        .session
+        .open_uni()
+        .await
+        .map_err(SessionError::from_session)?;
     let _ = stream.set_priority(i32::MAX - 2);
     let mut buf = BytesMut::new();
-    FetchHeader { request_id: msg.request_id }.encode(&mut buf);
+    FetchHeader {
+        request_id: msg.request_id,
+    }
+    .encode(&mut buf);
     let mut encoder = FetchObjectEncoder::new(order);
     let write = async {
-        stream.write_chunk(buf.split().freeze()).await.map_err(SessionError::from_write)?;
+        stream
+            .write_chunk(buf.split().freeze())
+            .await
+            .map_err(SessionError::from_write)?;
         for g in groups {
             let mut objects: Vec<(u64, u8, crate::track::Object)> = Vec::new();
             for sg in g.subgroups() {
@@ -519,9 +689,17 @@ pub async fn fetch(ctx: &Arc<Ctx>, msg: Fetch, mut send: SendStream, mut recv: R
                     properties: o.properties.clone(),
                     payload_len: o.payload.len() as u64,
                 };
-                encoder.encode(&h, &mut buf).map_err(|e| SessionError::Internal(e.to_string()))?;
-                stream.write_chunk(buf.split().freeze()).await.map_err(SessionError::from_write)?;
-                stream.write_chunk(o.payload.clone()).await.map_err(SessionError::from_write)?;
+                encoder
+                    .encode(&h, &mut buf)
+                    .map_err(|e| SessionError::Internal(e.to_string()))?;
+                stream
+                    .write_chunk(buf.split().freeze())
+                    .await
+                    .map_err(SessionError::from_write)?;
+                stream
+                    .write_chunk(o.payload.clone())
+                    .await
+                    .map_err(SessionError::from_write)?;
             }
         }
         let _ = stream.finish();
@@ -544,9 +722,21 @@ pub async fn fetch(ctx: &Arc<Ctx>, msg: Fetch, mut send: SendStream, mut recv: R
 }
 
 /// TRACK_STATUS: the largest location and the track's properties, without subscribing.
-pub async fn track_status(ctx: &Arc<Ctx>, msg: TrackStatus, mut send: SendStream) -> Result<(), SessionError> {
+pub async fn track_status(
+    ctx: &Arc<Ctx>,
+    msg: TrackStatus,
+    mut send: SendStream,
+) -> Result<(), SessionError> {
     let scope = ctx.closed.child_token();
-    let _guard = authorize_or_reject(ctx, &mut send, &msg.namespace, Some(&msg.track_name), &msg.params, scope.clone()).await?;
+    let _guard = authorize_or_reject(
+        ctx,
+        &mut send,
+        &msg.namespace,
+        Some(&msg.track_name),
+        &msg.params,
+        scope.clone(),
+    )
+    .await?;
     let name = track_name(&msg.namespace, &msg.track_name);
     let Some(track) = ctx.shared.registry.lookup(&name) else {
         reject(&mut send, request::DOES_NOT_EXIST, "no such track").await;
@@ -556,7 +746,14 @@ pub async fn track_status(ctx: &Arc<Ctx>, msg: TrackStatus, mut send: SendStream
     if let Some(l) = track.largest() {
         params.set_largest_object(wire(l));
     }
-    io::send(&mut send, moqt::message::RequestOk { params, properties: track.info().properties }).await?;
+    io::send(
+        &mut send,
+        moqt::message::RequestOk {
+            params,
+            properties: track.info().properties,
+        },
+    )
+    .await?;
     let _ = send.finish();
     scope.cancel();
     Ok(())
@@ -571,7 +768,8 @@ pub async fn subscribe_namespace(
 ) -> Result<(), SessionError> {
     let scope = ctx.closed.child_token();
     let prefix = msg.prefix.clone();
-    let _guard = authorize_or_reject(ctx, &mut send, &prefix, None, &msg.params, scope.clone()).await?;
+    let _guard =
+        authorize_or_reject(ctx, &mut send, &prefix, None, &msg.params, scope.clone()).await?;
     let (existing, mut events) = ctx.shared.registry.namespaces(prefix.fields());
     request_ok(&mut send, Parameters::new()).await?;
     let suffix = |ns: &[bytes::Bytes]| TrackNamespace::new(ns[prefix.len()..].iter().cloned()).ok();

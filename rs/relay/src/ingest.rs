@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moqt::data::{ObjectStatus, StreamType, SubgroupHeader, SubgroupObjectDecoder};
-use moqt::Decode;
 use moqt::message::{ControlMessage, Publish, PublishNamespace, Subscribe};
 use moqt::params::{Parameters, SubscriptionFilter};
+use moqt::Decode;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -51,7 +51,10 @@ impl Aliases {
     /// Returns false if the alias is already taken by another track.
     pub fn insert(&self, alias: u64, inbound: Inbound) -> bool {
         let mut map = self.lock();
-        if map.get(&alias).is_some_and(|i| !Arc::ptr_eq(&i.track, &inbound.track)) {
+        if map
+            .get(&alias)
+            .is_some_and(|i| !Arc::ptr_eq(&i.track, &inbound.track))
+        {
             return false;
         }
         map.insert(alias, inbound);
@@ -76,7 +79,10 @@ impl Aliases {
             if let Some(i) = self.get(alias) {
                 return Some(i);
             }
-            if tokio::time::timeout_at(deadline.into(), notified).await.is_err() {
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
                 return None;
             }
         }
@@ -86,7 +92,10 @@ impl Aliases {
 fn track_info(properties: &moqt::kvp::Properties) -> TrackInfo {
     TrackInfo {
         publisher_priority: properties.default_publisher_priority().unwrap_or(128),
-        group_order: properties.default_group_order().map(|o| o.to_u64() as u8).unwrap_or(1),
+        group_order: properties
+            .default_group_order()
+            .map(|o| o.to_u64() as u8)
+            .unwrap_or(1),
         properties: properties.clone(),
     }
 }
@@ -112,15 +121,35 @@ async fn authorize_or_reject(
 }
 
 /// PUBLISH: the peer pushes a track to us.
-pub async fn publish(ctx: &Arc<Ctx>, msg: Publish, mut send: SendStream, mut recv: Reader) -> Result<(), SessionError> {
+pub async fn publish(
+    ctx: &Arc<Ctx>,
+    msg: Publish,
+    mut send: SendStream,
+    mut recv: Reader,
+) -> Result<(), SessionError> {
     let name = track_name(&msg.namespace, &msg.track_name);
     let scope = ctx.closed.child_token();
-    let _guard = authorize_or_reject(ctx, &mut send, Action::Publish, &msg.namespace, Some(&msg.track_name), &msg.params, scope.clone())
-        .await?;
+    let _guard = authorize_or_reject(
+        ctx,
+        &mut send,
+        Action::Publish,
+        &msg.namespace,
+        Some(&msg.track_name),
+        &msg.params,
+        scope.clone(),
+    )
+    .await?;
     let info = track_info(&msg.properties);
     let default_priority = info.publisher_priority;
     let Claim { track, feed, stop } = ctx.shared.registry.claim(&name, ctx.id, info);
-    if !ctx.inbound.insert(msg.track_alias, Inbound { track: track.clone(), default_priority, generation: feed.generation }) {
+    if !ctx.inbound.insert(
+        msg.track_alias,
+        Inbound {
+            track: track.clone(),
+            default_priority,
+            generation: feed.generation,
+        },
+    ) {
         ctx.close(close::DUPLICATE_TRACK_ALIAS, "track alias already in use");
         return Err(SessionError::Transport("duplicate track alias".into()));
     }
@@ -170,7 +199,9 @@ struct AnnouncedBy {
 
 impl Upstream for AnnouncedBy {
     fn feed(&self, track: Arc<Track>, feed: FeedId) -> bool {
-        let Some(ctx) = self.ctx.upgrade() else { return false };
+        let Some(ctx) = self.ctx.upgrade() else {
+            return false;
+        };
         if ctx.closed.is_cancelled() {
             return false;
         }
@@ -180,7 +211,10 @@ impl Upstream for AnnouncedBy {
                 Ok(end) => end,
                 Err(e) => {
                     debug!(session = ctx.id, track = %name, %e, "upstream subscription failed");
-                    TrackEnd { code: done::TRACK_ENDED, reason: e.to_string() }
+                    TrackEnd {
+                        code: done::TRACK_ENDED,
+                        reason: e.to_string(),
+                    }
                 }
             };
             ctx.shared.registry.release(&name, feed, end);
@@ -194,8 +228,16 @@ impl Upstream for AnnouncedBy {
 }
 
 /// Subscribe upstream for a track in a namespace the peer announced; pump until it ends.
-async fn upstream_subscribe(ctx: &Arc<Ctx>, track: &Arc<Track>, feed: FeedId) -> Result<TrackEnd, SessionError> {
-    let (mut send, recv) = ctx.session.open_bi().await.map_err(SessionError::from_session)?;
+async fn upstream_subscribe(
+    ctx: &Arc<Ctx>,
+    track: &Arc<Track>,
+    feed: FeedId,
+) -> Result<TrackEnd, SessionError> {
+    let (mut send, recv) = ctx
+        .session
+        .open_bi()
+        .await
+        .map_err(SessionError::from_session)?;
     let mut recv = Reader::new(recv);
     let namespace = moqt::TrackNamespace::new(track.name.namespace.iter().cloned())
         .map_err(|e| SessionError::Internal(e.to_string()))?;
@@ -203,21 +245,43 @@ async fn upstream_subscribe(ctx: &Arc<Ctx>, track: &Arc<Track>, feed: FeedId) ->
         request_id: ctx.next_request_id(),
         namespace,
         track_name: track.name.name.clone(),
-        params: Parameters::new().with_subscription_filter(SubscriptionFilter::LargestObject).with_forward(true),
+        params: Parameters::new()
+            .with_subscription_filter(SubscriptionFilter::LargestObject)
+            .with_forward(true),
     };
     io::send(&mut send, sub).await?;
     let ok = match recv.message().await? {
         Some(ControlMessage::SubscribeOk(ok)) => ok,
         Some(ControlMessage::RequestError(e)) => {
-            return Ok(TrackEnd { code: done::TRACK_ENDED, reason: format!("upstream refused: {}", e.reason.to_string_lossy()) });
+            return Ok(TrackEnd {
+                code: done::TRACK_ENDED,
+                reason: format!("upstream refused: {}", e.reason.to_string_lossy()),
+            });
         }
-        Some(other) => return Err(SessionError::Protocol(format!("unexpected {} in reply to SUBSCRIBE", other.name()))),
-        None => return Ok(TrackEnd { code: done::TRACK_ENDED, reason: "upstream closed".into() }),
+        Some(other) => {
+            return Err(SessionError::Protocol(format!(
+                "unexpected {} in reply to SUBSCRIBE",
+                other.name()
+            )))
+        }
+        None => {
+            return Ok(TrackEnd {
+                code: done::TRACK_ENDED,
+                reason: "upstream closed".into(),
+            })
+        }
     };
     let info = track_info(&ok.properties);
     let default_priority = info.publisher_priority;
     track.set_info(info);
-    if !ctx.inbound.insert(ok.track_alias, Inbound { track: track.clone(), default_priority, generation: feed.generation }) {
+    if !ctx.inbound.insert(
+        ok.track_alias,
+        Inbound {
+            track: track.clone(),
+            default_priority,
+            generation: feed.generation,
+        },
+    ) {
         ctx.close(close::DUPLICATE_TRACK_ALIAS, "track alias already in use");
         return Err(SessionError::Transport("duplicate track alias".into()));
     }
@@ -247,9 +311,21 @@ pub async fn publish_namespace(
     mut recv: Reader,
 ) -> Result<(), SessionError> {
     let scope = ctx.closed.child_token();
-    let _guard = authorize_or_reject(ctx, &mut send, Action::Publish, &msg.namespace, None, &msg.params, scope.clone()).await?;
+    let _guard = authorize_or_reject(
+        ctx,
+        &mut send,
+        Action::Publish,
+        &msg.namespace,
+        None,
+        &msg.params,
+        scope.clone(),
+    )
+    .await?;
     let fields: Vec<Bytes> = msg.namespace.fields().to_vec();
-    let upstream = Arc::new(AnnouncedBy { ctx: Arc::downgrade(ctx), id: ctx.id });
+    let upstream = Arc::new(AnnouncedBy {
+        ctx: Arc::downgrade(ctx),
+        id: ctx.id,
+    });
     ctx.shared.registry.announce(fields.clone(), upstream);
     info!(session = ctx.id, namespace = %msg.namespace.to_path(), "namespace announced");
     request_ok(&mut send, Parameters::new()).await?;
@@ -274,7 +350,11 @@ pub async fn publish_namespace(
 }
 
 /// A unidirectional data stream from the peer.
-pub async fn data_stream(ctx: &Arc<Ctx>, mut reader: Reader, stream_type: u64) -> Result<(), SessionError> {
+pub async fn data_stream(
+    ctx: &Arc<Ctx>,
+    mut reader: Reader,
+    stream_type: u64,
+) -> Result<(), SessionError> {
     match StreamType::from_u64(stream_type).map_err(SessionError::Decode)? {
         StreamType::Subgroup(_) => subgroup_stream(ctx, reader).await,
         StreamType::Fetch => {
@@ -295,7 +375,11 @@ async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), Sessi
         return Ok(());
     };
     let Some(inbound) = ctx.inbound.wait(header.track_alias).await else {
-        debug!(session = ctx.id, alias = header.track_alias, "data for an unknown track alias: ignored");
+        debug!(
+            session = ctx.id,
+            alias = header.track_alias,
+            "data for an unknown track alias: ignored"
+        );
         reader.stop(crate::RESET_CANCELLED);
         return Ok(());
     };
@@ -308,14 +392,18 @@ async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), Sessi
             Ok(true) => {}
             Ok(false) => break Ok(SubgroupEnd::Finished),
             Err(SessionError::Reset(code)) => break Ok(SubgroupEnd::Reset(code)),
-            Err(SessionError::Transport(_)) => break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED)),
+            Err(SessionError::Transport(_)) => {
+                break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED))
+            }
             Err(e) => break Err(e),
         }
         let h = match reader.decode(|b| decoder.decode(b)).await {
             Ok(Some(h)) => h,
             Ok(None) => break Ok(SubgroupEnd::Finished),
             Err(SessionError::Reset(code)) => break Ok(SubgroupEnd::Reset(code)),
-            Err(SessionError::Transport(_)) => break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED)),
+            Err(SessionError::Transport(_)) => {
+                break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED))
+            }
             Err(e) => break Err(e),
         };
         if h.payload_len > MAX_OBJECT_BYTES {
@@ -326,7 +414,9 @@ async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), Sessi
         let payload = match reader.bytes(h.payload_len as usize).await {
             Ok(p) => p,
             Err(SessionError::Reset(code)) => break Ok(SubgroupEnd::Reset(code)),
-            Err(SessionError::Transport(_)) => break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED)),
+            Err(SessionError::Transport(_)) => {
+                break Ok(SubgroupEnd::Reset(crate::RESET_CANCELLED))
+            }
             Err(e) => break Err(e),
         };
         if subgroup.is_none() {
@@ -336,7 +426,13 @@ async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), Sessi
                 reader.stop(crate::RESET_CANCELLED);
                 return Ok(());
             }
-            match track.create_subgroup(header.group_id, sg_id, priority, header.end_of_group, header.has_properties) {
+            match track.create_subgroup(
+                header.group_id,
+                sg_id,
+                priority,
+                header.end_of_group,
+                header.has_properties,
+            ) {
                 Some(sg) => subgroup = Some(sg),
                 None => {
                     reader.stop(crate::RESET_CANCELLED);
@@ -346,7 +442,16 @@ async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), Sessi
         }
         if let Some(sg) = &subgroup {
             metrics::counter!("relay_ingress_bytes_total").increment(payload.len() as u64);
-            track.push_object(sg, Object { id: h.object_id, status: h.status, properties: h.properties, payload, received });
+            track.push_object(
+                sg,
+                Object {
+                    id: h.object_id,
+                    status: h.status,
+                    properties: h.properties,
+                    payload,
+                    received,
+                },
+            );
             if h.status == ObjectStatus::EndOfTrack {
                 break Ok(SubgroupEnd::Finished);
             }

@@ -18,7 +18,10 @@ pub struct Reader {
 
 impl Reader {
     pub fn new(stream: RecvStream) -> Self {
-        Self { stream, buf: BytesMut::new() }
+        Self {
+            stream,
+            buf: BytesMut::new(),
+        }
     }
 
     /// Read more bytes; `Ok(false)` at a clean end of stream.
@@ -57,7 +60,9 @@ impl Reader {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
-                    Err(SessionError::Protocol("stream ended in the middle of a message".into()))
+                    Err(SessionError::Protocol(
+                        "stream ended in the middle of a message".into(),
+                    ))
                 };
             }
         }
@@ -72,7 +77,9 @@ impl Reader {
     pub async fn bytes(&mut self, n: usize) -> Result<Bytes, SessionError> {
         while self.buf.len() < n {
             if !self.fill().await? {
-                return Err(SessionError::Protocol("stream ended inside an object payload".into()));
+                return Err(SessionError::Protocol(
+                    "stream ended inside an object payload".into(),
+                ));
             }
         }
         Ok(self.buf.split_to(n).freeze())
@@ -89,13 +96,19 @@ impl Reader {
     pub fn stop(&mut self, code: u32) {
         let _ = self.stream.stop(code);
     }
-
 }
 
 /// Encode and send a control message.
-pub async fn send(stream: &mut SendStream, msg: impl Into<ControlMessage>) -> Result<(), SessionError> {
+pub async fn send(
+    stream: &mut SendStream,
+    msg: impl Into<ControlMessage>,
+) -> Result<(), SessionError> {
     let msg = msg.into();
     let mut buf = Vec::with_capacity(64);
-    msg.encode(&mut buf).map_err(|e| SessionError::Internal(format!("encoding {}: {e}", msg.name())))?;
-    stream.write_all(&buf).await.map_err(SessionError::from_write)
+    msg.encode(&mut buf)
+        .map_err(|e| SessionError::Internal(format!("encoding {}: {e}", msg.name())))?;
+    stream
+        .write_all(&buf)
+        .await
+        .map_err(SessionError::from_write)
 }

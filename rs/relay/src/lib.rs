@@ -78,7 +78,8 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(config: Config, policy: auth::Policy) -> Self {
-        let registry = registry::Registry::new(config.cache_bytes_per_track, config.publisher_grace);
+        let registry =
+            registry::Registry::new(config.cache_bytes_per_track, config.publisher_grace);
         let (going_away, _) = watch::channel(false);
         Self {
             shared: Arc::new(Shared {

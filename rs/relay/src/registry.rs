@@ -71,7 +71,10 @@ impl Registry {
     pub fn new(cache_bytes: usize, grace: Duration) -> Arc<Self> {
         let (namespace_events, _) = broadcast::channel(1024);
         Arc::new(Self {
-            inner: Mutex::new(Inner { tracks: HashMap::new(), namespaces: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                tracks: HashMap::new(),
+                namespaces: HashMap::new(),
+            }),
             cache_bytes,
             grace,
             namespace_events,
@@ -98,11 +101,18 @@ impl Registry {
             entry.stop.cancel();
         }
         let generation = entry.track.begin_publisher(info);
-        let feed = FeedId { session, generation };
+        let feed = FeedId {
+            session,
+            generation,
+        };
         entry.feed = Some(feed);
         entry.stop = CancellationToken::new();
         entry.epoch += 1;
-        Claim { track: entry.track.clone(), feed, stop: entry.stop.clone() }
+        Claim {
+            track: entry.track.clone(),
+            feed,
+            stop: entry.stop.clone(),
+        }
     }
 
     /// The feed stopped. After the grace window, if nobody took over, the track ends with
@@ -110,7 +120,9 @@ impl Registry {
     pub fn release(self: &Arc<Self>, name: &TrackName, feed: FeedId, end: TrackEnd) {
         let epoch = {
             let mut inner = self.lock();
-            let Some(entry) = inner.tracks.get_mut(name) else { return };
+            let Some(entry) = inner.tracks.get_mut(name) else {
+                return;
+            };
             if entry.feed != Some(feed) {
                 return;
             }
@@ -135,7 +147,9 @@ impl Registry {
         let track = {
             let mut inner = self.lock();
             match inner.tracks.get(name) {
-                Some(e) if e.epoch == epoch && e.feed.is_none() => inner.tracks.remove(name).map(|e| e.track),
+                Some(e) if e.epoch == epoch && e.feed.is_none() => {
+                    inner.tracks.remove(name).map(|e| e.track)
+                }
                 _ => None,
             }
         };
@@ -160,7 +174,10 @@ impl Registry {
                 .map(|(_, up)| up.clone())?;
             let track = Track::new(name.clone(), self.cache_bytes);
             let generation = track.begin_publisher(TrackInfo::default());
-            let feed = FeedId { session: upstream.id(), generation };
+            let feed = FeedId {
+                session: upstream.id(),
+                generation,
+            };
             inner.tracks.insert(
                 name.clone(),
                 Entry {
@@ -197,13 +214,19 @@ impl Registry {
     /// newest announcement wins).
     pub fn announce(&self, namespace: Vec<Bytes>, upstream: Arc<dyn Upstream>) {
         self.lock().namespaces.insert(namespace.clone(), upstream);
-        let _ = self.namespace_events.send(NamespaceEvent::Announced(namespace));
+        let _ = self
+            .namespace_events
+            .send(NamespaceEvent::Announced(namespace));
     }
 
     pub fn withdraw(&self, namespace: &[Bytes], upstream_id: u64) {
         let removed = {
             let mut inner = self.lock();
-            if inner.namespaces.get(namespace).is_some_and(|u| u.id() == upstream_id) {
+            if inner
+                .namespaces
+                .get(namespace)
+                .is_some_and(|u| u.id() == upstream_id)
+            {
                 inner.namespaces.remove(namespace);
                 true
             } else {
@@ -211,15 +234,25 @@ impl Registry {
             }
         };
         if removed {
-            let _ = self.namespace_events.send(NamespaceEvent::Withdrawn(namespace.to_vec()));
+            let _ = self
+                .namespace_events
+                .send(NamespaceEvent::Withdrawn(namespace.to_vec()));
         }
     }
 
     /// Namespaces currently announced or published under `prefix`, plus a stream of changes.
-    pub fn namespaces(&self, prefix: &[Bytes]) -> (Vec<Vec<Bytes>>, broadcast::Receiver<NamespaceEvent>) {
+    pub fn namespaces(
+        &self,
+        prefix: &[Bytes],
+    ) -> (Vec<Vec<Bytes>>, broadcast::Receiver<NamespaceEvent>) {
         let rx = self.namespace_events.subscribe();
         let inner = self.lock();
-        let mut out: Vec<Vec<Bytes>> = inner.namespaces.keys().filter(|ns| ns.starts_with(prefix)).cloned().collect();
+        let mut out: Vec<Vec<Bytes>> = inner
+            .namespaces
+            .keys()
+            .filter(|ns| ns.starts_with(prefix))
+            .cloned()
+            .collect();
         for name in inner.tracks.keys() {
             if name.namespace.starts_with(prefix) && !out.contains(&name.namespace) {
                 out.push(name.namespace.clone());
@@ -230,7 +263,12 @@ impl Registry {
 
     /// Tracks currently known under `prefix` (for SUBSCRIBE_TRACKS and status pages).
     pub fn tracks_under(&self, prefix: &[Bytes]) -> Vec<Arc<Track>> {
-        self.lock().tracks.values().filter(|e| e.track.name.namespace.starts_with(prefix)).map(|e| e.track.clone()).collect()
+        self.lock()
+            .tracks
+            .values()
+            .filter(|e| e.track.name.namespace.starts_with(prefix))
+            .map(|e| e.track.clone())
+            .collect()
     }
 
     pub fn track_count(&self) -> usize {

@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use moqt::message::{ControlMessage, Goaway, RequestError, RequestOk};
-use moqt::{ReasonPhrase, TrackNamespace};
 use moqt::params::{AuthToken, Parameters};
 use moqt::setup::{Setup, SetupOptions};
+use moqt::{ReasonPhrase, TrackNamespace};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -87,10 +87,14 @@ impl Ctx {
     /// Register a request id from the peer (client ids are even), once.
     pub fn accept_request_id(&self, id: u64) -> Result<(), SessionError> {
         if id % 2 != 0 {
-            return Err(SessionError::Decode(moqt::DecodeError::InvalidRequestId(id)));
+            return Err(SessionError::Decode(moqt::DecodeError::InvalidRequestId(
+                id,
+            )));
         }
         if !Self::lock(&self.seen_requests).insert(id) {
-            return Err(SessionError::Decode(moqt::DecodeError::InvalidRequestId(id)));
+            return Err(SessionError::Decode(moqt::DecodeError::InvalidRequestId(
+                id,
+            )));
         }
         Ok(())
     }
@@ -112,7 +116,11 @@ impl Ctx {
                     let aliases = Self::lock(&self.token_aliases);
                     match aliases.get(alias) {
                         Some(v) => return Ok(Some(v.to_vec())),
-                        None => return Err(SessionError::Unauthorized(format!("unknown token alias {alias}"))),
+                        None => {
+                            return Err(SessionError::Unauthorized(format!(
+                                "unknown token alias {alias}"
+                            )))
+                        }
                     }
                 }
                 AuthToken::Delete { alias } => {
@@ -149,15 +157,25 @@ impl Ctx {
         }
     }
 
-    fn enforce(self: &Arc<Self>, grant: Grant, scope: CancellationToken) -> Option<Box<dyn std::any::Any + Send + Sync>> {
-        let Grant { expires_at, revoked, guard } = grant;
+    fn enforce(
+        self: &Arc<Self>,
+        grant: Grant,
+        scope: CancellationToken,
+    ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        let Grant {
+            expires_at,
+            revoked,
+            guard,
+        } = grant;
         if expires_at.is_some() || revoked.is_some() {
             let ctx = self.clone();
             tokio::spawn(async move {
                 let expiry = async {
                     match expires_at {
                         Some(at) => {
-                            let wait = at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+                            let wait = at
+                                .duration_since(SystemTime::now())
+                                .unwrap_or(Duration::ZERO);
                             tokio::time::sleep(wait).await;
                         }
                         None => std::future::pending::<()>().await,
@@ -205,7 +223,12 @@ impl Ctx {
 
 /// Send REQUEST_ERROR and finish the stream.
 pub(crate) async fn reject(send: &mut SendStream, code: u64, reason: &str) {
-    let msg = RequestError { error_code: code, retry_interval: 0, reason: ReasonPhrase::new(reason), redirect: None };
+    let msg = RequestError {
+        error_code: code,
+        retry_interval: 0,
+        reason: ReasonPhrase::new(reason),
+        redirect: None,
+    };
     let _ = io::send(send, msg).await;
     let _ = send.finish();
 }
@@ -230,7 +253,11 @@ pub(crate) async fn run(shared: Arc<Shared>, session: Session, url: Option<url::
         going_away,
     });
     metrics::gauge!("relay_sessions").increment(1.0);
-    debug!(session = id, webtransport = url.is_some(), "session started");
+    debug!(
+        session = id,
+        webtransport = url.is_some(),
+        "session started"
+    );
     let result = drive(&ctx, url.is_some()).await;
     if let Err(e) = &result {
         ctx.fail(e);
@@ -242,7 +269,11 @@ pub(crate) async fn run(shared: Arc<Shared>, session: Session, url: Option<url::
 
 async fn drive(ctx: &Arc<Ctx>, webtransport: bool) -> Result<(), SessionError> {
     // Our control stream: SETUP first. Pipelining is allowed, so send it right away.
-    let mut control_tx = ctx.session.open_uni().await.map_err(SessionError::from_session)?;
+    let mut control_tx = ctx
+        .session
+        .open_uni()
+        .await
+        .map_err(SessionError::from_session)?;
     let _ = control_tx.set_priority(i32::MAX);
     let mut options = SetupOptions::new();
     options.implementation = Some(concat!("clutchcall/", env!("CARGO_PKG_VERSION")).to_string());
@@ -262,8 +293,17 @@ async fn drive(ctx: &Arc<Ctx>, webtransport: bool) -> Result<(), SessionError> {
             .map_err(|_| SessionError::Transport("session ended before SETUP".into()))?;
         let setup = match control_rx.message().await? {
             Some(ControlMessage::Setup(s)) => s,
-            Some(other) => return Err(SessionError::Protocol(format!("{} before SETUP", other.name()))),
-            None => return Err(SessionError::Protocol("control stream closed before SETUP".into())),
+            Some(other) => {
+                return Err(SessionError::Protocol(format!(
+                    "{} before SETUP",
+                    other.name()
+                )))
+            }
+            None => {
+                return Err(SessionError::Protocol(
+                    "control stream closed before SETUP".into(),
+                ))
+            }
         };
         apply_setup(ctx, &setup, webtransport)?;
         control_loop(ctx, &mut control_rx, &mut control_tx).await
@@ -278,8 +318,15 @@ async fn drive(ctx: &Arc<Ctx>, webtransport: bool) -> Result<(), SessionError> {
 fn apply_setup(ctx: &Ctx, setup: &Setup, webtransport: bool) -> Result<(), SessionError> {
     let o = &setup.options;
     if webtransport && (o.path.is_some() || o.authority.is_some()) {
-        let code = if o.path.is_some() { close::INVALID_PATH } else { close::INVALID_AUTHORITY };
-        ctx.close(code, "PATH/AUTHORITY options are not used over WebTransport");
+        let code = if o.path.is_some() {
+            close::INVALID_PATH
+        } else {
+            close::INVALID_AUTHORITY
+        };
+        ctx.close(
+            code,
+            "PATH/AUTHORITY options are not used over WebTransport",
+        );
         return Err(SessionError::Transport("bad setup options".into()));
     }
     if let Some(path) = &o.path {
@@ -304,7 +351,11 @@ fn apply_setup(ctx: &Ctx, setup: &Setup, webtransport: bool) -> Result<(), Sessi
 }
 
 /// Read the peer's control stream after SETUP: only GOAWAY may come; closing it is a violation.
-async fn control_loop(ctx: &Arc<Ctx>, rx: &mut Reader, tx: &mut SendStream) -> Result<(), SessionError> {
+async fn control_loop(
+    ctx: &Arc<Ctx>,
+    rx: &mut Reader,
+    tx: &mut SendStream,
+) -> Result<(), SessionError> {
     let mut shutdown = ctx.shared.going_away.subscribe();
     let mut goaway_received = false;
     loop {
@@ -401,7 +452,11 @@ async fn accept_bi(ctx: Arc<Ctx>) {
 }
 
 /// Dispatch one request stream by its first message.
-async fn handle_request(ctx: &Arc<Ctx>, mut send: SendStream, mut recv: Reader) -> Result<(), SessionError> {
+async fn handle_request(
+    ctx: &Arc<Ctx>,
+    mut send: SendStream,
+    mut recv: Reader,
+) -> Result<(), SessionError> {
     let first = match recv.message().await {
         Ok(Some(m)) => m,
         Ok(None) => return Ok(()),
@@ -409,7 +464,10 @@ async fn handle_request(ctx: &Arc<Ctx>, mut send: SendStream, mut recv: Reader) 
         Err(e) => return Err(e),
     };
     if !first.is_request_start() {
-        return Err(SessionError::Protocol(format!("{} cannot open a request stream", first.name())));
+        return Err(SessionError::Protocol(format!(
+            "{} cannot open a request stream",
+            first.name()
+        )));
     }
     if let Some(id) = first.request_id() {
         ctx.accept_request_id(id)?;
@@ -424,21 +482,41 @@ async fn handle_request(ctx: &Arc<Ctx>, mut send: SendStream, mut recv: Reader) 
         ControlMessage::Subscribe(m) => deliver::subscribe(ctx, m, send, recv).await,
         ControlMessage::Fetch(m) => deliver::fetch(ctx, m, send, recv).await,
         ControlMessage::TrackStatus(m) => deliver::track_status(ctx, m, send).await,
-        ControlMessage::SubscribeNamespace(m) => deliver::subscribe_namespace(ctx, m, send, recv).await,
+        ControlMessage::SubscribeNamespace(m) => {
+            deliver::subscribe_namespace(ctx, m, send, recv).await
+        }
         ControlMessage::SubscribeTracks(m) => {
             let _ = m;
-            reject(&mut send, request::NOT_SUPPORTED, "SUBSCRIBE_TRACKS is not supported by this relay yet").await;
+            reject(
+                &mut send,
+                request::NOT_SUPPORTED,
+                "SUBSCRIBE_TRACKS is not supported by this relay yet",
+            )
+            .await;
             Ok(())
         }
         ControlMessage::Publish(m) => ingest::publish(ctx, m, send, recv).await,
         ControlMessage::PublishNamespace(m) => ingest::publish_namespace(ctx, m, send, recv).await,
-        other => Err(SessionError::Protocol(format!("{} cannot open a request stream", other.name()))),
+        other => Err(SessionError::Protocol(format!(
+            "{} cannot open a request stream",
+            other.name()
+        ))),
     }
 }
 
 /// Send REQUEST_OK with no parameters.
-pub(crate) async fn request_ok(send: &mut SendStream, params: Parameters) -> Result<(), SessionError> {
-    io::send(send, RequestOk { params, properties: Default::default() }).await
+pub(crate) async fn request_ok(
+    send: &mut SendStream,
+    params: Parameters,
+) -> Result<(), SessionError> {
+    io::send(
+        send,
+        RequestOk {
+            params,
+            properties: Default::default(),
+        },
+    )
+    .await
 }
 
 fn token_from_url(url: &url::Url) -> Option<Vec<u8>> {

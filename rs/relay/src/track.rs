@@ -27,7 +27,10 @@ impl TrackName {
 
     pub fn from_strs(namespace: &[&str], name: &str) -> Self {
         Self {
-            namespace: namespace.iter().map(|f| Bytes::copy_from_slice(f.as_bytes())).collect(),
+            namespace: namespace
+                .iter()
+                .map(|f| Bytes::copy_from_slice(f.as_bytes()))
+                .collect(),
             name: Bytes::copy_from_slice(name.as_bytes()),
         }
     }
@@ -110,9 +113,26 @@ pub struct Subgroup {
 }
 
 impl Subgroup {
-    pub fn new(group: u64, id: u64, priority: u8, end_of_group: bool, has_properties: bool) -> Self {
-        let (progress, _) = watch::channel(SubgroupProgress { len: 0, end: SubgroupEnd::Open });
-        Self { group, id, priority, end_of_group, has_properties, objects: Mutex::new(Vec::new()), progress }
+    pub fn new(
+        group: u64,
+        id: u64,
+        priority: u8,
+        end_of_group: bool,
+        has_properties: bool,
+    ) -> Self {
+        let (progress, _) = watch::channel(SubgroupProgress {
+            len: 0,
+            end: SubgroupEnd::Open,
+        });
+        Self {
+            group,
+            id,
+            priority,
+            end_of_group,
+            has_properties,
+            objects: Mutex::new(Vec::new()),
+            progress,
+        }
     }
 
     fn objects(&self) -> MutexGuard<'_, Vec<Object>> {
@@ -181,15 +201,27 @@ pub struct Group {
 
 impl Group {
     fn new(id: u64) -> Self {
-        Self { id, created: Instant::now(), subgroups: Mutex::new(Vec::new()) }
+        Self {
+            id,
+            created: Instant::now(),
+            subgroups: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn subgroups(&self) -> Vec<Arc<Subgroup>> {
-        self.subgroups.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.subgroups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn find(&self, id: u64) -> Option<Arc<Subgroup>> {
-        self.subgroups.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|s| s.id == id).cloned()
+        self.subgroups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
     }
 }
 
@@ -213,7 +245,11 @@ pub struct TrackInfo {
 
 impl Default for TrackInfo {
     fn default() -> Self {
-        Self { publisher_priority: 128, group_order: 1, properties: Default::default() }
+        Self {
+            publisher_priority: 128,
+            group_order: 1,
+            properties: Default::default(),
+        }
     }
 }
 
@@ -246,7 +282,9 @@ pub struct Track {
 
 impl std::fmt::Debug for Track {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Track").field("name", &self.name.to_string()).finish()
+        f.debug_struct("Track")
+            .field("name", &self.name.to_string())
+            .finish()
     }
 }
 
@@ -356,8 +394,18 @@ impl Track {
                 // A second stream for the same subgroup: keep the first one.
                 return None;
             }
-            let sg = Arc::new(Subgroup::new(group, subgroup, priority, end_of_group, has_properties));
-            group_arc.subgroups.lock().unwrap_or_else(|e| e.into_inner()).push(sg.clone());
+            let sg = Arc::new(Subgroup::new(
+                group,
+                subgroup,
+                priority,
+                end_of_group,
+                has_properties,
+            ));
+            group_arc
+                .subgroups
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sg.clone());
             sg
         };
         let _ = self.events.send(TrackEvent::Subgroup(created.clone()));
@@ -434,30 +482,47 @@ mod tests {
     use super::*;
 
     fn obj(id: u64, size: usize) -> Object {
-        Object { id, status: Default::default(), properties: Default::default(), payload: Bytes::from(vec![0u8; size]), received: Instant::now() }
+        Object {
+            id,
+            status: Default::default(),
+            properties: Default::default(),
+            payload: Bytes::from(vec![0u8; size]),
+            received: Instant::now(),
+        }
     }
 
     #[test]
     fn cache_evicts_oldest_groups_by_bytes_but_keeps_newest() {
         let track = Track::new(TrackName::from_strs(&["a"], "t"), 10_000);
         for g in 0..10 {
-            let sg = track.create_subgroup(g, 0, 128, true, false).expect("subgroup");
+            let sg = track
+                .create_subgroup(g, 0, 128, true, false)
+                .expect("subgroup");
             for o in 0..4 {
                 track.push_object(&sg, obj(o, 1000));
             }
             track.end_subgroup(&sg, SubgroupEnd::Finished);
         }
         let groups = track.groups();
-        assert!(track.cached_bytes() <= 10_000, "cache {} over budget", track.cached_bytes());
+        assert!(
+            track.cached_bytes() <= 10_000,
+            "cache {} over budget",
+            track.cached_bytes()
+        );
         assert_eq!(groups.last().map(|g| g.id), Some(9));
-        assert!(groups.first().map(|g| g.id).unwrap_or(0) > 0, "oldest group evicted");
+        assert!(
+            groups.first().map(|g| g.id).unwrap_or(0) > 0,
+            "oldest group evicted"
+        );
         assert_eq!(track.largest(), Some(Location::new(9, 3)));
     }
 
     #[test]
     fn single_huge_group_is_kept() {
         let track = Track::new(TrackName::from_strs(&["a"], "t"), 100);
-        let sg = track.create_subgroup(5, 0, 128, true, false).expect("subgroup");
+        let sg = track
+            .create_subgroup(5, 0, 128, true, false)
+            .expect("subgroup");
         track.push_object(&sg, obj(0, 10_000));
         assert_eq!(track.groups().len(), 1);
         assert_eq!(sg.progress().len, 1);
@@ -467,8 +532,12 @@ mod tests {
     async fn readers_see_appends_and_end() {
         let track = Track::new(TrackName::from_strs(&["a"], "t"), 1 << 20);
         let mut events = track.events();
-        let sg = track.create_subgroup(0, 0, 128, true, false).expect("subgroup");
-        let TrackEvent::Subgroup(seen) = events.recv().await.expect("event") else { panic!("expected subgroup") };
+        let sg = track
+            .create_subgroup(0, 0, 128, true, false)
+            .expect("subgroup");
+        let TrackEvent::Subgroup(seen) = events.recv().await.expect("event") else {
+            panic!("expected subgroup")
+        };
         let mut w = seen.watch();
         track.push_object(&sg, obj(0, 10));
         w.changed().await.expect("changed");
@@ -476,14 +545,19 @@ mod tests {
         track.end_subgroup(&sg, SubgroupEnd::Finished);
         w.changed().await.expect("changed");
         assert_eq!(w.borrow().end, SubgroupEnd::Finished);
-        track.end(TrackEnd { code: 2, reason: "bye".into() });
+        track.end(TrackEnd {
+            code: 2,
+            reason: "bye".into(),
+        });
         assert!(matches!(events.recv().await, Ok(TrackEvent::Ended(_))));
     }
 
     #[test]
     fn objects_after_end_are_ignored() {
         let track = Track::new(TrackName::from_strs(&["a"], "t"), 1 << 20);
-        let sg = track.create_subgroup(0, 0, 128, true, false).expect("subgroup");
+        let sg = track
+            .create_subgroup(0, 0, 128, true, false)
+            .expect("subgroup");
         track.end_subgroup(&sg, SubgroupEnd::Finished);
         track.push_object(&sg, obj(0, 10));
         assert_eq!(sg.progress().len, 0);

@@ -61,25 +61,41 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
-    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestServer> {
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<TestServer> {
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(postgres_database().await?),
         };
         let dir = tempfile::tempdir().expect("temp dir");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
         let mut config = test_config(dir.path(), database_url, &base);
         tweak(&mut config);
         let api = Api::open(config).await.expect("Api::open");
-        let creds = api.bootstrap_credentials().expect("bootstrap credentials on an empty database");
+        let creds = api
+            .bootstrap_credentials()
+            .expect("bootstrap credentials on an empty database");
         let router = api.router();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
         let client = reqwest::Client::builder().build().expect("client");
-        Some(TestServer { api, addr, base, creds, client, backend, dir, server })
+        Some(TestServer {
+            api,
+            addr,
+            base,
+            creds,
+            client,
+            backend,
+            dir,
+            server,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -88,7 +104,9 @@ impl TestServer {
 
     /// Request with the bootstrap admin key.
     pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, self.url(path)).bearer_auth(&self.creds.api_key)
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.creds.api_key)
     }
 
     /// Request with no key.
@@ -115,7 +133,13 @@ pub async fn send(rb: RequestBuilder) -> (StatusCode, Value) {
 pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) {
     assert_eq!(got.0, status, "status for {}", got.1);
     assert_eq!(got.1["error"]["code"], code, "code in {}", got.1);
-    assert!(got.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "message in {}", got.1);
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "message in {}",
+        got.1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,8 +174,13 @@ pub async fn postgres_database() -> Option<String> {
     };
     let name = format!("cc_test_{}", hex_rand());
     let admin = format!("{}/postgres{}", cluster.server, cluster.query);
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("connect to test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
     let _ = sqlx::Connection::close(conn).await;
     Some(format!("{}/{name}{}", cluster.server, cluster.query))
 }
@@ -159,7 +188,12 @@ pub async fn postgres_database() -> Option<String> {
 fn hex_rand() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     format!("{:016x}", h.finish())
 }
 
@@ -174,7 +208,10 @@ fn split_url(url: &str) -> Cluster {
         Some(i) => &main[..after_scheme + i],
         None => main,
     };
-    Cluster { server: server.to_owned(), query }
+    Cluster {
+        server: server.to_owned(),
+        query,
+    }
 }
 
 fn find_pg_bin() -> Option<PathBuf> {
@@ -188,7 +225,11 @@ fn find_pg_bin() -> Option<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -196,13 +237,21 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
 fn start_cluster() -> Result<Cluster, String> {
     let bin = find_pg_bin().ok_or("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")?;
-    let dir = std::env::temp_dir().join(format!("clutchcall-pg-{}-{}", std::process::id(), hex_rand()));
+    let dir = std::env::temp_dir().join(format!(
+        "clutchcall-pg-{}-{}",
+        std::process::id(),
+        hex_rand()
+    ));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let root = is_root();
     // initdb refuses to run as root: hand the directory to `postgres` and run as that user.
@@ -219,10 +268,16 @@ fn start_cluster() -> Result<Cluster, String> {
         run(Command::new("chown").args(["postgres:postgres"]).arg(&dir))?;
     }
     let data = dir.join("data");
-    run(as_user(&bin.join("initdb"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-instructions"]))?;
+    run(as_user(&bin.join("initdb")).arg("-D").arg(&data).args([
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "-E",
+        "UTF8",
+        "--no-sync",
+        "--no-instructions",
+    ]))?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
@@ -240,9 +295,17 @@ fn start_cluster() -> Result<Cluster, String> {
     // Watchdog: stop the cluster and remove its files when this test process exits.
     let pg_ctl = bin.join("pg_ctl");
     let stop = if root {
-        format!("runuser -u postgres -- {} -D {} -m immediate stop", pg_ctl.display(), data.display())
+        format!(
+            "runuser -u postgres -- {} -D {} -m immediate stop",
+            pg_ctl.display(),
+            data.display()
+        )
     } else {
-        format!("{} -D {} -m immediate stop", pg_ctl.display(), data.display())
+        format!(
+            "{} -D {} -m immediate stop",
+            pg_ctl.display(),
+            data.display()
+        )
     };
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
@@ -256,7 +319,10 @@ fn start_cluster() -> Result<Cluster, String> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("watchdog: {e}"))?;
-    Ok(Cluster { server: format!("postgres://postgres@127.0.0.1:{port}"), query: String::new() })
+    Ok(Cluster {
+        server: format!("postgres://postgres@127.0.0.1:{port}"),
+        query: String::new(),
+    })
 }
 
 /// Generate one `#[tokio::test]` per backend for each listed `async fn name(TestServer)`.

@@ -1,0 +1,153 @@
+//! Starts the real `clutchcall` binary on free loopback ports for integration tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A running engine; SIGTERM on drop.
+pub struct Engine {
+    child: Child,
+    pub http: SocketAddr,
+    pub relay: SocketAddr,
+    pub data_dir: PathBuf,
+    pub stdout: Vec<String>,
+}
+
+impl Engine {
+    /// `serve` with an open namespace prefix (`--public-prefix ""`) plus `extra` flags.
+    pub fn start(extra: &[&str]) -> Engine {
+        Self::start_with(&["--public-prefix", ""], extra)
+    }
+
+    pub fn start_with(base: &[&str], extra: &[&str]) -> Engine {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let data_dir =
+            std::env::temp_dir().join(format!("clutchcall-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clutchcall"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--http", "127.0.0.1:0", "--relay", "127.0.0.1:0"])
+            .args(base)
+            .args(extra)
+            .env(
+                "CLUTCHCALL_LOG",
+                std::env::var("CLUTCHCALL_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn clutchcall");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        let (http, relay) = loop {
+            assert!(
+                Instant::now() < deadline,
+                "engine did not start; stdout: {seen:?}"
+            );
+            let Some(Ok(line)) = lines.next() else {
+                panic!("engine exited early; stdout: {seen:?}")
+            };
+            seen.push(line.clone());
+            if let Some(rest) = line.strip_prefix("clutchcall listening ") {
+                let mut http = None;
+                let mut relay = None;
+                for part in rest.split_whitespace() {
+                    if let Some(v) = part.strip_prefix("http=") {
+                        http = v.parse().ok();
+                    }
+                    if let Some(v) = part.strip_prefix("relay=") {
+                        relay = v.split(',').next().and_then(|a| a.parse().ok());
+                    }
+                }
+                break (http.expect("http addr"), relay.expect("relay addr"));
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Engine {
+            child,
+            http,
+            relay,
+            data_dir,
+            stdout: seen,
+        }
+    }
+
+    pub fn moqt_url(&self) -> String {
+        format!("moqt://{}/", self.relay)
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://{}/", self.relay)
+    }
+
+    /// Plain HTTP GET on the engine's HTTP port: (status, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.http).expect("connect http");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        )
+        .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        let status = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn cert_sha256(&self) -> String {
+        let (status, body) = self.http_get("/certificate.sha256");
+        assert_eq!(status, 200);
+        body.trim().to_string()
+    }
+
+    /// Send SIGTERM and wait for a clean exit; returns the exit status code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let code = self.stop();
+        std::mem::forget(self);
+        code
+    }
+
+    fn stop(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.data_dir);
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
