@@ -412,6 +412,10 @@ impl Delivery {
                 return;
             }
         }
+        if sg.datagram {
+            self.write_datagrams(&sg, skip_below, &mut progress, &mut deadline).await;
+            return;
+        }
         let mut stream = match self.session.open_uni().await {
             Ok(s) => s,
             Err(_) => return,
@@ -503,6 +507,55 @@ impl Delivery {
                     let _ = stream.reset(crate::RESET_DELIVERY_TIMEOUT);
                     return;
                 }
+            }
+        }
+    }
+}
+
+impl Delivery {
+    /// Forward a group's datagram lane as object datagrams (dropped, never queued, when the
+    /// connection cannot take them: datagrams are the lossy lane by design).
+    async fn write_datagrams(
+        &self,
+        sg: &Subgroup,
+        skip_below: u64,
+        progress: &mut watch::Receiver<crate::track::SubgroupProgress>,
+        deadline: &mut watch::Receiver<Option<Instant>>,
+    ) {
+        let mut next = 0usize;
+        loop {
+            let p = *progress.borrow_and_update();
+            for obj in sg.get_from(next) {
+                next += 1;
+                if obj.id < skip_below {
+                    continue;
+                }
+                let content = if obj.status == moqt::data::ObjectStatus::Normal {
+                    moqt::data::DatagramContent::Payload(obj.payload.clone())
+                } else {
+                    moqt::data::DatagramContent::Status(obj.status)
+                };
+                let d = moqt::data::ObjectDatagram {
+                    track_alias: self.alias,
+                    group_id: sg.group,
+                    object_id: obj.id,
+                    publisher_priority: (sg.priority != self.default_priority).then_some(sg.priority),
+                    properties: obj.properties.clone(),
+                    end_of_group: false,
+                    content,
+                };
+                if let Ok(bytes) = d.to_bytes() {
+                    if self.session.send_datagram(bytes).is_ok() {
+                        metrics::counter!("relay_egress_bytes_total").increment(obj.payload.len() as u64);
+                    }
+                }
+            }
+            if p.end != SubgroupEnd::Open {
+                return;
+            }
+            tokio::select! {
+                r = progress.changed() => if r.is_err() { return; },
+                _ = wait_deadline(deadline) => return,
             }
         }
     }

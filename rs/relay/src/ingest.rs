@@ -471,8 +471,9 @@ async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), Sessi
     }
 }
 
-/// Object datagrams from the peer: decoded and validated; forwarding of datagram-preferred
-/// objects is not implemented yet, so they are counted and dropped.
+/// Object datagrams from the peer: each goes into its group's datagram lane and out to
+/// subscribers as a datagram. Malformed datagrams close the session (PROTOCOL_VIOLATION);
+/// datagrams for unknown aliases are dropped (they may race the PUBLISH that defines them).
 pub async fn datagrams(ctx: Arc<Ctx>) {
     loop {
         let dgram = tokio::select! {
@@ -482,12 +483,34 @@ pub async fn datagrams(ctx: Arc<Ctx>) {
             },
             _ = ctx.closed.cancelled() => return,
         };
-        match moqt::data::Datagram::decode(&dgram) {
-            Ok(_) => metrics::counter!("relay_datagrams_dropped_total").increment(1),
+        let object = match moqt::data::Datagram::decode(&dgram) {
+            Ok(moqt::data::Datagram::Object(o)) => o,
+            Ok(moqt::data::Datagram::Padding(_)) => continue,
             Err(e) => {
                 ctx.fail(&SessionError::Decode(e));
                 return;
             }
+        };
+        let Some(inbound) = ctx.inbound.get(object.track_alias) else {
+            metrics::counter!("relay_datagrams_dropped_total").increment(1);
+            continue;
+        };
+        if inbound.track.generation() != inbound.generation {
+            continue;
         }
+        let priority = object.publisher_priority.unwrap_or(inbound.default_priority);
+        let lane = inbound.track.datagram_lane(object.group_id, priority);
+        let (status, payload) = match object.content {
+            moqt::data::DatagramContent::Payload(p) => (ObjectStatus::Normal, p),
+            moqt::data::DatagramContent::Status(s) => (s, Bytes::new()),
+        };
+        if lane.last_object_id().is_some_and(|last| object.object_id <= last) {
+            // Datagrams can arrive out of order; the lane keeps increasing ids only.
+            continue;
+        }
+        inbound.track.push_object(
+            &lane,
+            Object { id: object.object_id, status, properties: object.properties, payload, received: Instant::now() },
+        );
     }
 }

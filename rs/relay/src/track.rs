@@ -108,6 +108,9 @@ pub struct Subgroup {
     pub end_of_group: bool,
     /// Whether objects carry a properties block (the header's PROPERTIES bit).
     pub has_properties: bool,
+    /// Objects with the Datagram forwarding preference: one such lane per group, sent to
+    /// subscribers as datagrams rather than on a stream.
+    pub datagram: bool,
     objects: Mutex<Vec<Object>>,
     progress: watch::Sender<SubgroupProgress>,
 }
@@ -130,6 +133,7 @@ impl Subgroup {
             priority,
             end_of_group,
             has_properties,
+            datagram: false,
             objects: Mutex::new(Vec::new()),
             progress,
         }
@@ -440,6 +444,41 @@ impl Track {
                 state.bytes = state.bytes.saturating_sub(freed);
             }
         }
+    }
+
+    /// The datagram lane of a group (created on first use), where datagram objects are kept.
+    pub fn datagram_lane(&self, group: u64, priority: u8) -> Arc<Subgroup> {
+        let (lane, created) = {
+            let mut state = self.state();
+            let group_arc = match state.groups.iter().position(|g| g.id >= group) {
+                Some(i) if state.groups[i].id == group => state.groups[i].clone(),
+                Some(i) => {
+                    let g = Arc::new(Group::new(group));
+                    state.groups.insert(i, g.clone());
+                    g
+                }
+                None => {
+                    let g = Arc::new(Group::new(group));
+                    state.groups.push_back(g.clone());
+                    g
+                }
+            };
+            let mut subgroups = group_arc.subgroups.lock().unwrap_or_else(|e| e.into_inner());
+            match subgroups.iter().find(|s| s.datagram) {
+                Some(l) => (l.clone(), false),
+                None => {
+                    let mut sg = Subgroup::new(group, u64::MAX, priority, false, true);
+                    sg.datagram = true;
+                    let sg = Arc::new(sg);
+                    subgroups.push(sg.clone());
+                    (sg, true)
+                }
+            }
+        };
+        if created {
+            let _ = self.events.send(TrackEvent::Subgroup(lane.clone()));
+        }
+        lane
     }
 
     /// Mark a subgroup finished or reset.

@@ -62,11 +62,14 @@ export function parsePlaybackInfo(body, id) {
     const kind = str("kind") ?? playbackKind(id);
     if (kind !== "live" && kind !== "vod")
         throw new StreamsError("api_error", `playback kind "${kind}" unknown`);
-    const out = { id: str("id") ?? id, kind };
+    // The engine's in-progress handler answers `playbackId` and `orgId`; accept both spellings.
+    const pid = str("id") ?? str("playbackId") ?? id;
+    const out = { id: pid, kind };
     const relayUrl = str("relayUrl");
     const cert = str("certificateSha256");
     const catalogUrl = str("catalogUrl");
-    const namespace = str("namespace");
+    const org = str("orgId");
+    const namespace = str("namespace") ?? (org !== undefined && kind === "live" ? `stream/${org}/${pid}` : undefined);
     if (relayUrl !== undefined)
         out.relayUrl = relayUrl;
     if (cert !== undefined)
