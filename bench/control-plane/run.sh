@@ -24,7 +24,7 @@ if [[ "${1:-}" == "--engine" ]]; then
   cargo build --release -q -p clutchcall
   data=$(mktemp -d)
   port=${PORT:-18080}
-  target/release/clutchcall serve --data-dir "$data" --http-listen "127.0.0.1:$port" >"$data/engine.log" 2>&1 &
+  target/release/clutchcall serve --data-dir "$data" --http "127.0.0.1:$port" >"$data/engine.log" 2>&1 &
   engine=$!
   trap 'kill "$engine" 2>/dev/null || true; rm -rf "$data"' EXIT
   for _ in $(seq 100); do [[ -f "$data/credentials" ]] && break; sleep 0.1; done

@@ -28,7 +28,13 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { rate: 1000, seconds: 10, mint_seconds: 2.0, url: None, data_dir: None };
+    let mut a = Args {
+        rate: 1000,
+        seconds: 10,
+        mint_seconds: 2.0,
+        url: None,
+        data_dir: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let val = it.next().unwrap_or_default();
@@ -84,17 +90,26 @@ async fn verify_rate(api: &Api, lv: &str, token: &str, secs: f64) -> f64 {
 
 fn mint_bench(secs: f64) {
     // One core: a current-thread runtime, one task.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         println!("## Signed playback URLs, one core (current-thread runtime)\n");
         println!("| alg | minted/s | verified/s |");
         println!("|---|---:|---:|");
         for alg in [SigningAlg::EdDSA, SigningAlg::ES256] {
             let dir = tempfile::tempdir().unwrap();
-            let api = Api::open(config(dir.path(), "http://127.0.0.1:8080", alg)).await.unwrap();
+            let api = Api::open(config(dir.path(), "http://127.0.0.1:8080", alg))
+                .await
+                .unwrap();
             let creds = api.bootstrap_credentials().unwrap();
-            let (input, _) = api.create_input(&creds.org_id, "bench", api::Ingest::Fmp4).await.unwrap();
-            let (mint, token) = mint_rate(&api, &creds.org_id, &input.external_input_id, secs).await;
+            let (input, _) = api
+                .create_input(&creds.org_id, "bench", api::Ingest::Fmp4)
+                .await
+                .unwrap();
+            let (mint, token) =
+                mint_rate(&api, &creds.org_id, &input.external_input_id, secs).await;
             let verify = verify_rate(&api, &input.external_input_id, &token, secs).await;
             println!("| {alg} | {mint:.0} | {verify:.0} |");
             api.close().await;
@@ -126,7 +141,9 @@ async fn prepare(client: &reqwest::Client, base: &str, key: &str, org: &str) -> 
     let input_id = v["input"]["id"].as_str().expect("create input").to_owned();
     let lv = v["input"]["external_input_id"].as_str().unwrap().to_owned();
     let v: Value = client
-        .post(format!("{base}/v1/orgs/{org}/live_inputs/{input_id}/playback_tokens"))
+        .post(format!(
+            "{base}/v1/orgs/{org}/live_inputs/{input_id}/playback_tokens"
+        ))
         .bearer_auth(key)
         .json(&json!({ "ttlSeconds": 3600 }))
         .send()
@@ -136,7 +153,14 @@ async fn prepare(client: &reqwest::Client, base: &str, key: &str, org: &str) -> 
         .await
         .unwrap();
     let token = v["token"].as_str().unwrap().to_owned();
-    Target { base: base.into(), key: key.into(), org: org.into(), input_id, lv, token }
+    Target {
+        base: base.into(),
+        key: key.into(),
+        org: org.into(),
+        input_id,
+        lv,
+        token,
+    }
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -148,14 +172,25 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn load(t: Arc<Target>, rate: u64, seconds: u64) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-    let kinds = ["GET live_input", "POST playback_tokens", "GET playback info"];
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let kinds = [
+        "GET live_input",
+        "POST playback_tokens",
+        "GET playback info",
+    ];
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64, bool)>();
     // Warm the connection pool.
     for _ in 0..32 {
-        let _ = client.get(format!("{}/v1/orgs/{}", t.base, t.org)).bearer_auth(&t.key).send().await;
+        let _ = client
+            .get(format!("{}/v1/orgs/{}", t.base, t.org))
+            .bearer_auth(&t.key)
+            .send()
+            .await;
     }
     let start = tokio::time::Instant::now();
     for i in 0..total {
@@ -165,9 +200,17 @@ async fn load(t: Arc<Target>, rate: u64, seconds: u64) {
         let kind = (i % 3) as usize;
         tokio::spawn(async move {
             let rb = match kind {
-                0 => client.get(format!("{}/v1/orgs/{}/live_inputs/{}", t.base, t.org, t.input_id)).bearer_auth(&t.key),
+                0 => client
+                    .get(format!(
+                        "{}/v1/orgs/{}/live_inputs/{}",
+                        t.base, t.org, t.input_id
+                    ))
+                    .bearer_auth(&t.key),
                 1 => client
-                    .post(format!("{}/v1/orgs/{}/live_inputs/{}/playback_tokens", t.base, t.org, t.input_id))
+                    .post(format!(
+                        "{}/v1/orgs/{}/live_inputs/{}/playback_tokens",
+                        t.base, t.org, t.input_id
+                    ))
                     .bearer_auth(&t.key)
                     .json(&json!({ "ttlSeconds": 600 })),
                 _ => client.get(format!("{}/v1/playback/{}?token={}", t.base, t.lv, t.token)),
@@ -202,37 +245,70 @@ async fn load(t: Arc<Target>, rate: u64, seconds: u64) {
     println!("|---|---:|---:|---:|");
     for (k, v) in per.iter_mut().enumerate() {
         v.sort_by(f64::total_cmp);
-        println!("| {} | {:.2} | {:.2} | {:.2} |", kinds[k], pct(v, 50.0), pct(v, 99.0), v.last().copied().unwrap_or(f64::NAN));
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} |",
+            kinds[k],
+            pct(v, 50.0),
+            pct(v, 99.0),
+            v.last().copied().unwrap_or(f64::NAN)
+        );
     }
     all.sort_by(f64::total_cmp);
-    println!("| all | {:.2} | {:.2} | {:.2} |\n", pct(&all, 50.0), pct(&all, 99.0), all.last().copied().unwrap_or(f64::NAN));
+    println!(
+        "| all | {:.2} | {:.2} | {:.2} |\n",
+        pct(&all, 50.0),
+        pct(&all, 99.0),
+        all.last().copied().unwrap_or(f64::NAN)
+    );
 }
 
 fn main() {
     let a = args();
-    println!("# ClutchCall control-plane benchmark ({} CPUs)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "# ClutchCall control-plane benchmark ({} CPUs)\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     mint_bench(a.mint_seconds);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
         let (target, _server, _dir) = match &a.url {
             Some(url) => {
-                let key = std::env::var("CLUTCHCALL_CREDENTIALS").expect("CLUTCHCALL_CREDENTIALS for --url");
+                let key = std::env::var("CLUTCHCALL_CREDENTIALS")
+                    .expect("CLUTCHCALL_CREDENTIALS for --url");
                 let org = std::env::var("CLUTCHCALL_ORG_ID").expect("CLUTCHCALL_ORG_ID for --url");
                 println!("Target: running engine at {url}\n");
                 (prepare(&client, url, &key, &org).await, None, None)
             }
             None => {
                 let dir = tempfile::tempdir().unwrap();
-                let data = a.data_dir.clone().map(std::path::PathBuf::from).unwrap_or_else(|| dir.path().to_owned());
+                let data = a
+                    .data_dir
+                    .clone()
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(|| dir.path().to_owned());
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let base = format!("http://{}", listener.local_addr().unwrap());
-                let api = Api::open(config(&data, &base, SigningAlg::EdDSA)).await.unwrap();
+                let api = Api::open(config(&data, &base, SigningAlg::EdDSA))
+                    .await
+                    .unwrap();
                 let creds = api.bootstrap_credentials().unwrap();
                 let router = api.router();
                 let server = tokio::spawn(async move { axum::serve(listener, router).await });
-                println!("Target: in-process engine router on {base} (SQLite in {})\n", data.display());
-                (prepare(&client, &base, &creds.api_key, &creds.org_id).await, Some(server), Some(dir))
+                println!(
+                    "Target: in-process engine router on {base} (SQLite in {})\n",
+                    data.display()
+                );
+                (
+                    prepare(&client, &base, &creds.api_key, &creds.org_id).await,
+                    Some(server),
+                    Some(dir),
+                )
             }
         };
         load(Arc::new(target), a.rate, a.seconds).await;

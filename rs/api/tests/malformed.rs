@@ -89,7 +89,7 @@ fn body(r: &mut Rng) -> (Option<&'static str>, Vec<u8>) {
     ]);
     let bytes = match r.below(10) {
         // Field-shaped objects with wrong types.
-        0 | 1 | 2 => {
+        0..=2 => {
             let mut m = serde_json::Map::new();
             for k in ["name", "ingest", "ttlSeconds", "alg"] {
                 if r.below(2) == 0 {
@@ -98,7 +98,7 @@ fn body(r: &mut Rng) -> (Option<&'static str>, Vec<u8>) {
             }
             Value::Object(m).to_string().into_bytes()
         }
-        3 | 4 => value(r, 0).to_string().into_bytes(),
+        3..=4 => value(r, 0).to_string().into_bytes(),
         // Truncated valid JSON.
         5 => {
             let s = json!({ "name": "n", "ingest": "fmp4", "ttlSeconds": 60 }).to_string();

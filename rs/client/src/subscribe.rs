@@ -448,8 +448,9 @@ pub(crate) async fn subgroup_stream(shared: &Arc<Shared>, mut reader: Reader) {
     let mut skip_upto = None;
     if let Some(gate) = route.gate.as_ref().filter(|g| g.group == header.group_id) {
         let mut done = gate.done.clone();
-        if let Ok(v) = done.wait_for(|d| d.is_some()).await {
-            skip_upto = (*v).flatten();
+        let waited = done.wait_for(|d| d.is_some()).await.map(|v| (*v).flatten());
+        if let Ok(v) = waited {
+            skip_upto = v;
         }
     }
     let mut decoder = SubgroupObjectDecoder::new(&header);

@@ -397,7 +397,7 @@ async fn accept_uni(ctx: Arc<Ctx>, setup_tx: tokio::sync::oneshot::Sender<Reader
             _ = ctx.closed.cancelled() => return,
         };
         let mut reader = Reader::new(stream);
-        let stream_type = match reader.decode(|b| peek_varint(b)).await {
+        let stream_type = match reader.decode(peek_varint).await {
             Ok(Some(t)) => t,
             Ok(None) => continue,
             Err(e) => {
