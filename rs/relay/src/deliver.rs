@@ -147,7 +147,6 @@ pub async fn subscribe(
     if let Some(l) = largest {
         params.set_largest_object(wire(l));
     }
-    params.set_group_order(order);
     // Registered before SUBSCRIBE_OK leaves, so a joining FETCH sent on receipt finds it.
     let forward = msg.params.forward_or_default();
     ctx.subscriptions_insert(
