@@ -99,7 +99,8 @@ pub enum Event {
 /// Per-subscription state the data-stream tasks share.
 pub(crate) struct Route {
     tx: mpsc::Sender<Event>,
-    /// The joining group whose subscription objects wait for the joining FETCH.
+    /// The joining FETCH: subscription objects wait for it; the joining group's objects it
+    /// delivered are skipped.
     gate: Option<Gate>,
     /// (data streams started, data streams finished).
     streams: watch::Sender<(u64, u64)>,
@@ -445,12 +446,16 @@ pub(crate) async fn subgroup_stream(shared: &Arc<Shared>, mut reader: Reader) {
     };
     route.streams.send_modify(|s| s.0 += 1);
     let _done = StreamDone(route.clone());
+    // With a joining FETCH in flight, every subscription object waits for it, so the
+    // subscriber starts at the joining group's first object.
     let mut skip_upto = None;
-    if let Some(gate) = route.gate.as_ref().filter(|g| g.group == header.group_id) {
+    if let Some(gate) = &route.gate {
         let mut done = gate.done.clone();
         let waited = done.wait_for(|d| d.is_some()).await.map(|v| (*v).flatten());
-        if let Ok(v) = waited {
-            skip_upto = v;
+        if let Ok(Some(v)) = waited {
+            if header.group_id == gate.group {
+                skip_upto = Some(v);
+            }
         }
     }
     let mut decoder = SubgroupObjectDecoder::new(&header);

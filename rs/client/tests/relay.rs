@@ -234,7 +234,7 @@ async fn reconnecting_publisher_within_grace_keeps_subscribers() -> Result {
     let (rest, end) = collect(&mut sub).await?;
     seen.extend(rest);
     let expected: BTreeMap<u64, Vec<u64>> = (0..3).map(|g| (g, (0..5).collect())).collect();
-    assert_eq!(by_group(&seen), expected, "the subscription survived the publisher's reconnect");
+    assert_eq!(by_group(&seen), expected, "the subscription survived the publisher's reconnect (end: {end:?})");
     assert_eq!(end.map(|e| e.0), Some(status::TRACK_ENDED));
     Ok(())
 }

@@ -141,6 +141,8 @@ async fn a_stalled_subscriber_does_not_delay_the_others() {
     // pushes back on its streams only.
     let mut stalled_cfg = config(&engine);
     stalled_cfg.buffer = 1;
+    stalled_cfg.tuning.stream_receive_window = 16 * 1024;
+    stalled_cfg.tuning.receive_window = 64 * 1024;
     let stalled_conn = Connection::connect(&engine.moqt_url(), stalled_cfg).await.expect("stalled connect");
     let stalled = stalled_conn.subscribe(NS, "video", SubscribeOptions::default()).await.expect("stalled subscribe");
 
@@ -196,9 +198,16 @@ async fn a_stalled_subscriber_does_not_delay_the_others() {
     all.sort_unstable();
     let p = |q: f64| all[((all.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
     eprintln!("healthy viewers with a stalled peer: per-object delay p50 {:.2} ms, p99 {:.2} ms (n={})", p(0.5), p(0.99), all.len());
-    // The stalled viewer's session is still up (it was slowed, not killed).
+    // The stalled viewer's session is still up (it was slowed, not killed), and when it reads
+    // again it is at the live edge: old groups were abandoned (reset), the newest one arrives.
     assert!(stalled_conn.close_reason().is_none());
-    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (seen, _) = collect(stalled, usize::MAX, Duration::from_secs(3)).await;
+    assert_eq!(seen.get(&(GROUPS - 1)), Some(&expected), "the stalled viewer catches up with the newest group");
+    let complete = seen.values().filter(|o| **o == expected).count() as u64;
+    assert!(complete < GROUPS, "old groups were skipped, not queued: {:?}", seen.keys().collect::<Vec<_>>());
+    let (_, metrics) = engine.http_get("/metrics");
+    assert!(metrics.contains("relay_groups_abandoned_total"), "abandoned groups are counted");
 }
 
 static START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
