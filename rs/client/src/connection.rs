@@ -140,15 +140,21 @@ impl Shared {
     pub fn read_error(&self, e: ReadFail) -> Error {
         match e {
             ReadFail::Decode(d) => Error::Decode(d),
-            ReadFail::Truncated => Error::Protocol("stream ended in the middle of a message".into()),
-            ReadFail::Reset(code) => self.transport_error(format!("stream reset by peer (code {code:#x})")),
+            ReadFail::Truncated => {
+                Error::Protocol("stream ended in the middle of a message".into())
+            }
+            ReadFail::Reset(code) => {
+                self.transport_error(format!("stream reset by peer (code {code:#x})"))
+            }
             ReadFail::Transport(e) => self.transport_error(e),
         }
     }
 
     pub fn write_error(&self, e: net::WriteError) -> Error {
         match e {
-            net::WriteError::Stopped(code) => self.transport_error(format!("stream stopped by peer (code {code:#x})")),
+            net::WriteError::Stopped(code) => {
+                self.transport_error(format!("stream stopped by peer (code {code:#x})"))
+            }
             other => self.transport_error(other),
         }
     }
@@ -161,24 +167,40 @@ impl Shared {
     }
 
     /// Open a request stream and send its first message.
-    pub async fn open_request(&self, msg: impl Into<ControlMessage>) -> Result<(SendStream, Reader), Error> {
+    pub async fn open_request(
+        &self,
+        msg: impl Into<ControlMessage>,
+    ) -> Result<(SendStream, Reader), Error> {
         let msg = msg.into();
         // Encode first so an invalid request fails before a stream is spent.
         msg.to_vec()?;
-        let (mut send, recv) = self.session.open_bi().await.map_err(|e| self.transport_error(e))?;
+        let (mut send, recv) = self
+            .session
+            .open_bi()
+            .await
+            .map_err(|e| self.transport_error(e))?;
         let _ = send.set_priority(i32::MAX - 1);
-        io::send(&mut send, msg).await.map_err(|e| self.send_error(e))?;
+        io::send(&mut send, msg)
+            .await
+            .map_err(|e| self.send_error(e))?;
         Ok((send, Reader::new(recv)))
     }
 
     /// The first reply on a request stream.
-    pub async fn reply(&self, recv: &mut Reader, what: &'static str) -> Result<ControlMessage, Error> {
+    pub async fn reply(
+        &self,
+        recv: &mut Reader,
+        what: &'static str,
+    ) -> Result<ControlMessage, Error> {
         let msg = tokio::time::timeout(self.config.timeout, recv.message())
             .await
             .map_err(|_| Error::Timeout(what))?;
         match msg {
             Ok(Some(m)) => Ok(m),
-            Ok(None) => Err(self.transport_error(format!("request stream closed before the reply to {what}"))),
+            Ok(None) => {
+                Err(self
+                    .transport_error(format!("request stream closed before the reply to {what}")))
+            }
             Err(e) => Err(self.read_error(e)),
         }
     }
@@ -291,13 +313,22 @@ impl Connection {
     /// Fetches the engine's certificate fingerprint from `http_base` (plain HTTP,
     /// `GET /certificate.sha256`, e.g. `http://127.0.0.1:8080`), pins it and connects to
     /// `relay_url`. For development setups with the engine's self-signed certificate.
-    pub async fn connect_engine(http_base: &str, relay_url: &str, mut config: Config) -> Result<Self, Error> {
+    pub async fn connect_engine(
+        http_base: &str,
+        relay_url: &str,
+        mut config: Config,
+    ) -> Result<Self, Error> {
         let fingerprint = crate::http::certificate_fingerprint(http_base, config.timeout).await?;
         config.verify = Verify::Pinned(vec![fingerprint]);
         Self::connect(relay_url, config).await
     }
 
-    async fn setup(client: &Client, url: &str, config: Config, own_client: bool) -> Result<Self, Error> {
+    async fn setup(
+        client: &Client,
+        url: &str,
+        config: Config,
+        own_client: bool,
+    ) -> Result<Self, Error> {
         let url = net::Url::parse(url).map_err(|e| Error::Invalid(format!("URL {url:?}: {e}")))?;
         let connected = client.connect(&url).await?;
         let session = connected.session;
@@ -371,7 +402,9 @@ impl Connection {
             return c;
         }
         let err = shared.session.closed().await;
-        shared.close_reason().unwrap_or_else(|| CloseReason::from_session(&err))
+        shared
+            .close_reason()
+            .unwrap_or_else(|| CloseReason::from_session(&err))
     }
 
     /// The close reason if the session is already closed.
@@ -419,7 +452,11 @@ impl Connection {
     /// SUBSCRIBEs for tracks under it to this session, which this client does not serve yet:
     /// use [`Connection::publish`] to push tracks. The announcement lasts until the returned
     /// handle is dropped.
-    pub async fn publish_namespace(&self, namespace: impl Namespace, token: Option<String>) -> Result<Announced, Error> {
+    pub async fn publish_namespace(
+        &self,
+        namespace: impl Namespace,
+        token: Option<String>,
+    ) -> Result<Announced, Error> {
         let shared = &self.inner.shared;
         let mut params = moqt::Parameters::new();
         if let Some(t) = shared.token(&token) {
@@ -441,7 +478,10 @@ impl Connection {
                 code: e.error_code,
                 reason: e.reason.to_string_lossy(),
             }),
-            other => Err(Error::Protocol(format!("{} in reply to PUBLISH_NAMESPACE", other.name()))),
+            other => Err(Error::Protocol(format!(
+                "{} in reply to PUBLISH_NAMESPACE",
+                other.name()
+            ))),
         }
     }
 
@@ -511,13 +551,20 @@ async fn accept_uni(shared: Arc<Shared>, setup_tx: oneshot::Sender<Setup>) {
 }
 
 /// The server's control stream: SETUP, then at most one GOAWAY.
-async fn control_stream(shared: &Arc<Shared>, mut reader: Reader, setup_tx: oneshot::Sender<Setup>) {
+async fn control_stream(
+    shared: &Arc<Shared>,
+    mut reader: Reader,
+    setup_tx: oneshot::Sender<Setup>,
+) {
     match reader.message().await {
         Ok(Some(ControlMessage::Setup(s))) => {
             let _ = setup_tx.send(s);
         }
         Ok(Some(other)) => {
-            shared.close(PROTOCOL_VIOLATION, &format!("{} before SETUP", other.name()));
+            shared.close(
+                PROTOCOL_VIOLATION,
+                &format!("{} before SETUP", other.name()),
+            );
             return;
         }
         Ok(None) => {
@@ -541,7 +588,10 @@ async fn control_stream(shared: &Arc<Shared>, mut reader: Reader, setup_tx: ones
                 shared.goaway.send_replace(Some(g));
             }
             Ok(Some(other)) => {
-                shared.close(PROTOCOL_VIOLATION, &format!("{} is not allowed on the control stream", other.name()));
+                shared.close(
+                    PROTOCOL_VIOLATION,
+                    &format!("{} is not allowed on the control stream", other.name()),
+                );
                 return;
             }
             Ok(None) => {
@@ -559,7 +609,10 @@ async fn control_stream(shared: &Arc<Shared>, mut reader: Reader, setup_tx: ones
 
 /// A FETCH_HEADER stream: hand it to the fetch waiting for its request id.
 async fn fetch_stream(shared: &Arc<Shared>, mut reader: Reader) {
-    let header = match reader.decode(|b| <moqt::FetchHeader as moqt::Decode>::decode(b)).await {
+    let header = match reader
+        .decode(|b| <moqt::FetchHeader as moqt::Decode>::decode(b))
+        .await
+    {
         Ok(Some(h)) => h,
         Ok(None) => return,
         Err(ReadFail::Decode(e)) => {
@@ -575,7 +628,10 @@ async fn fetch_stream(shared: &Arc<Shared>, mut reader: Reader) {
             }
         }
         None => {
-            debug!(request_id = header.request_id, "fetch stream for no pending fetch");
+            debug!(
+                request_id = header.request_id,
+                "fetch stream for no pending fetch"
+            );
             reader.stop(CANCELLED);
         }
     }

@@ -42,7 +42,8 @@ impl CloseReason {
                 code: u64::from(*code),
                 reason: reason.clone(),
             },
-            S::ConnectionError(e) | S::SendDatagramError(quinn::SendDatagramError::ConnectionLost(e)) => {
+            S::ConnectionError(e)
+            | S::SendDatagramError(quinn::SendDatagramError::ConnectionLost(e)) => {
                 Self::from_connection(e)
             }
             other => Self {

@@ -12,12 +12,21 @@ use crate::error::Error;
 const MAX_RESPONSE: u64 = 64 * 1024;
 
 /// `GET {http_base}/certificate.sha256` and parse the hex fingerprint.
-pub(crate) async fn certificate_fingerprint(http_base: &str, timeout: Duration) -> Result<Fingerprint, Error> {
-    let base = net::Url::parse(http_base).map_err(|e| Error::Http(format!("URL {http_base:?}: {e}")))?;
+pub(crate) async fn certificate_fingerprint(
+    http_base: &str,
+    timeout: Duration,
+) -> Result<Fingerprint, Error> {
+    let base =
+        net::Url::parse(http_base).map_err(|e| Error::Http(format!("URL {http_base:?}: {e}")))?;
     if base.scheme() != "http" {
-        return Err(Error::Http(format!("expected an http:// URL, got {http_base:?}")));
+        return Err(Error::Http(format!(
+            "expected an http:// URL, got {http_base:?}"
+        )));
     }
-    let host = base.host_str().ok_or_else(|| Error::Http("URL has no host".into()))?.to_owned();
+    let host = base
+        .host_str()
+        .ok_or_else(|| Error::Http("URL has no host".into()))?
+        .to_owned();
     let port = base.port().unwrap_or(80);
     let url = base
         .join("/certificate.sha256")
@@ -25,9 +34,12 @@ pub(crate) async fn certificate_fingerprint(http_base: &str, timeout: Duration) 
     let body = tokio::time::timeout(timeout, get(&host, port, url.path()))
         .await
         .map_err(|_| Error::Timeout("certificate fingerprint over HTTP"))??;
-    body.trim()
-        .parse::<Fingerprint>()
-        .map_err(|e| Error::Http(format!("{e}: got {:?}", body.chars().take(80).collect::<String>())))
+    body.trim().parse::<Fingerprint>().map_err(|e| {
+        Error::Http(format!(
+            "{e}: got {:?}",
+            body.chars().take(80).collect::<String>()
+        ))
+    })
 }
 
 async fn get(host: &str, port: u16, path: &str) -> Result<String, Error> {
@@ -67,10 +79,15 @@ fn parse_response(raw: &[u8]) -> Result<String, Error> {
     }
     let chunked = lines.any(|l| {
         l.split_once(':').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked")
+            k.trim().eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
         })
     });
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     String::from_utf8(body).map_err(|_| Error::Http("body is not UTF-8".into()))
 }
 
@@ -102,10 +119,13 @@ mod tests {
     fn identity_and_chunked_bodies() {
         let r = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc";
         assert_eq!(parse_response(r).ok().as_deref(), Some("abc"));
-        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n";
+        let r =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n";
         assert_eq!(parse_response(r).ok().as_deref(), Some("abc"));
         let r = b"HTTP/1.1 503 Service Unavailable\r\n\r\n";
         assert!(parse_response(r).is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
+        );
     }
 }

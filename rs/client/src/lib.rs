@@ -47,6 +47,15 @@ pub use publish::{status, GroupWriter, PublishOptions, TrackPublisher};
 pub use subscribe::{Event, Received, Start, SubscribeOptions, Subscription};
 
 pub use moqt::{GroupOrder, Location, TrackNamespace};
+
+/// Fetches the engine's certificate fingerprint (`GET {http_base}/certificate.sha256`, plain
+/// HTTP) for [`Verify::Pinned`]. [`Connection::connect_engine`] does this for one connection.
+pub async fn fetch_fingerprint(
+    http_base: &str,
+    timeout: std::time::Duration,
+) -> Result<Fingerprint, Error> {
+    http::certificate_fingerprint(http_base, timeout).await
+}
 pub use net::client::Verify;
 pub use net::tls::Fingerprint;
 

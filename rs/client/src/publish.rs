@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use moqt::kvp::{KeyValuePair, PROP_DEFAULT_PUBLISHER_GROUP_ORDER, PROP_DEFAULT_PUBLISHER_PRIORITY};
+use moqt::kvp::{
+    KeyValuePair, PROP_DEFAULT_PUBLISHER_GROUP_ORDER, PROP_DEFAULT_PUBLISHER_PRIORITY,
+};
 use moqt::{
-    AuthToken, ControlMessage, Encode, GroupOrder, ObjectHeader, ObjectStatus, Parameters, Properties, Publish,
-    PublishDone, ReasonPhrase, SubgroupHeader, SubgroupId, SubgroupObjectEncoder, TrackNamespace,
+    AuthToken, ControlMessage, Encode, GroupOrder, ObjectHeader, ObjectStatus, Parameters,
+    Properties, Publish, PublishDone, ReasonPhrase, SubgroupHeader, SubgroupId,
+    SubgroupObjectEncoder, TrackNamespace,
 };
 use net::SendStream;
 use tokio::task::AbortHandle;
@@ -77,10 +80,16 @@ pub(crate) async fn publish(
     }
     let mut properties = Properties::new();
     if options.priority != 128 {
-        properties.set(KeyValuePair::int(PROP_DEFAULT_PUBLISHER_PRIORITY, options.priority.into())?);
+        properties.set(KeyValuePair::int(
+            PROP_DEFAULT_PUBLISHER_PRIORITY,
+            options.priority.into(),
+        )?);
     }
     if let Some(order) = options.group_order {
-        properties.set(KeyValuePair::int(PROP_DEFAULT_PUBLISHER_GROUP_ORDER, order.to_u64())?);
+        properties.set(KeyValuePair::int(
+            PROP_DEFAULT_PUBLISHER_GROUP_ORDER,
+            order.to_u64(),
+        )?);
     }
     let alias = shared.next_alias();
     let msg = Publish {
@@ -100,7 +109,12 @@ pub(crate) async fn publish(
                 reason: e.reason.to_string_lossy(),
             })
         }
-        other => return Err(Error::Protocol(format!("{} in reply to PUBLISH", other.name()))),
+        other => {
+            return Err(Error::Protocol(format!(
+                "{} in reply to PUBLISH",
+                other.name()
+            )))
+        }
     }
     let stopped = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(watch_request(recv, stopped.clone())).abort_handle();
@@ -183,8 +197,13 @@ impl TrackPublisher {
         if self.stopped.load(Ordering::Relaxed) {
             return Err(Error::Transport("the relay ended this publication".into()));
         }
-        self.next_group.fetch_max(group_id.saturating_add(1), Ordering::Relaxed);
-        let stream = shared.session.open_uni().await.map_err(|e| shared.transport_error(e))?;
+        self.next_group
+            .fetch_max(group_id.saturating_add(1), Ordering::Relaxed);
+        let stream = shared
+            .session
+            .open_uni()
+            .await
+            .map_err(|e| shared.transport_error(e))?;
         // Newer groups first when the link is short of capacity.
         let _ = stream.set_priority(i32::try_from(group_id).unwrap_or(i32::MAX));
         self.streams.fetch_add(1, Ordering::Relaxed);
@@ -249,7 +268,9 @@ impl TrackPublisher {
             stream_count: self.streams.load(Ordering::Relaxed),
             reason: ReasonPhrase::new(reason),
         };
-        io::send(&mut send, msg).await.map_err(|e| shared.send_error(e))?;
+        io::send(&mut send, msg)
+            .await
+            .map_err(|e| shared.send_error(e))?;
         let _ = send.finish();
         // Return once the relay has the PUBLISH_DONE (or gave up on the stream).
         let _ = tokio::time::timeout(DRAIN_WAIT, send.stopped()).await;
@@ -316,7 +337,10 @@ impl GroupWriter {
         };
         self.encoder.encode(&header, &mut self.buf)?;
         let mut chunks = [self.buf.split().freeze(), payload];
-        stream.write_all_chunks(&mut chunks).await.map_err(|e| shared.write_error(e))?;
+        stream
+            .write_all_chunks(&mut chunks)
+            .await
+            .map_err(|e| shared.write_error(e))?;
         self.next_object += 1;
         Ok(id)
     }
@@ -332,7 +356,10 @@ impl GroupWriter {
         };
         if !self.buf.is_empty() {
             let head = self.buf.split().freeze();
-            stream.write_chunk(head).await.map_err(|e| self.conn.shared.write_error(e))?;
+            stream
+                .write_chunk(head)
+                .await
+                .map_err(|e| self.conn.shared.write_error(e))?;
         }
         let _ = stream.finish();
         self.remember(stream);

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use moqt::data::{FetchItem, FetchObjectDecoder, SubgroupObjectDecoder};
 use moqt::{
-    AuthToken, ControlMessage, Decode, Fetch, FetchType, GroupOrder, Location, ObjectStatus, Parameters, Subscribe,
-    SubgroupHeader, SubscriptionFilter, TrackNamespace,
+    AuthToken, ControlMessage, Decode, Fetch, FetchType, GroupOrder, Location, ObjectStatus,
+    Parameters, SubgroupHeader, Subscribe, SubscriptionFilter, TrackNamespace,
 };
 use net::SendStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::connection::{Inner, Shared, CANCELLED, PROTOCOL_VIOLATION};
 use crate::error::Error;
@@ -25,6 +25,8 @@ const MAX_OBJECT_BYTES: u64 = 64 << 20;
 const END_WAIT: Duration = Duration::from_secs(2);
 /// REQUEST_ERROR code INVALID_JOINING_REQUEST_ID.
 const INVALID_JOINING_REQUEST_ID: u64 = 0x32;
+/// Delays before retrying a joining FETCH refused with INVALID_JOINING_REQUEST_ID.
+const JOINING_RETRIES: &[u64] = &[10, 40, 100];
 /// PUBLISH_DONE stream count meaning "unknown" (2^62 - 1).
 const UNKNOWN_STREAM_COUNT: u64 = (1 << 62) - 1;
 
@@ -224,7 +226,12 @@ pub(crate) async fn subscribe(
                 reason: e.reason.to_string_lossy(),
             })
         }
-        other => return Err(Error::Protocol(format!("{} in reply to SUBSCRIBE", other.name()))),
+        other => {
+            return Err(Error::Protocol(format!(
+                "{} in reply to SUBSCRIBE",
+                other.name()
+            )))
+        }
     };
     let largest = ok.params.largest_object();
     let (tx, rx) = mpsc::channel(shared.config.buffer.max(1));
@@ -245,10 +252,25 @@ pub(crate) async fn subscribe(
     shared.insert_track(ok.track_alias, route.clone())?;
     let (cancel_tx, cancel_rx) = oneshot::channel();
     let gate_rx = route.gate.as_ref().map(|g| g.done.clone());
-    tokio::spawn(control(shared.clone(), recv, route, ok.track_alias, cancel_rx, gate_rx));
+    tokio::spawn(control(
+        shared.clone(),
+        recv,
+        route,
+        ok.track_alias,
+        cancel_rx,
+        gate_rx,
+    ));
     let fetch = gate_tx.map(|gate_tx| {
         let group = largest.map(|l| l.group).unwrap_or(0);
-        tokio::spawn(joining_fetch(shared.clone(), request_id, group, options, tx, gate_tx)).abort_handle()
+        tokio::spawn(joining_fetch(
+            shared.clone(),
+            request_id,
+            group,
+            options,
+            tx,
+            gate_tx,
+        ))
+        .abort_handle()
     });
     Ok(Subscription {
         _conn: conn,
@@ -328,15 +350,30 @@ async fn joining_fetch(
     gate: watch::Sender<Option<Option<u64>>>,
 ) {
     let mut fetched = None;
-    for attempt in 0..2 {
+    let mut retries = JOINING_RETRIES.iter();
+    loop {
         match fetch_once(&shared, subscribe_id, group, &options, &tx, &mut fetched).await {
-            // The relay may see our FETCH before it has registered the subscription it just
-            // acknowledged: one retry after a moment.
-            Err(Error::Refused { code, .. }) if code == INVALID_JOINING_REQUEST_ID && attempt == 0 => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            // A relay may handle our FETCH before it has registered the subscription it just
+            // acknowledged (they travel on different streams): retry briefly.
+            Err(Error::Refused { code, .. })
+                if code == INVALID_JOINING_REQUEST_ID && fetched.is_none() =>
+            {
+                match retries.next() {
+                    Some(ms) => {
+                        debug!(
+                            subscribe_id,
+                            "joining fetch refused with INVALID_JOINING_REQUEST_ID: retrying"
+                        );
+                        tokio::time::sleep(Duration::from_millis(*ms)).await;
+                    }
+                    None => {
+                        warn!("joining fetch refused: the subscription starts mid-group");
+                        break;
+                    }
+                }
             }
             Err(e) => {
-                debug!(%e, "joining fetch failed");
+                warn!(%e, "joining fetch failed: the subscription starts mid-group");
                 break;
             }
             Ok(()) => break,
@@ -373,7 +410,12 @@ async fn fetch_once(
                     reason: e.reason.to_string_lossy(),
                 })
             }
-            other => return Err(Error::Protocol(format!("{} in reply to FETCH", other.name()))),
+            other => {
+                return Err(Error::Protocol(format!(
+                    "{} in reply to FETCH",
+                    other.name()
+                )))
+            }
         }
         let mut reader = tokio::time::timeout(shared.config.timeout, data)
             .await
@@ -392,9 +434,15 @@ async fn fetch_once(
             let FetchItem::Object(h) = item else { continue };
             if h.payload_len > MAX_OBJECT_BYTES {
                 reader.stop(CANCELLED);
-                return Err(Error::Protocol(format!("object of {} bytes", h.payload_len)));
+                return Err(Error::Protocol(format!(
+                    "object of {} bytes",
+                    h.payload_len
+                )));
             }
-            let payload = reader.bytes(h.payload_len as usize).await.map_err(|e| shared.read_error(e))?;
+            let payload = reader
+                .bytes(h.payload_len as usize)
+                .await
+                .map_err(|e| shared.read_error(e))?;
             let received_at = Instant::now();
             if h.group_id == group {
                 *fetched = Some(fetched.map_or(h.object_id, |f: u64| f.max(h.object_id)));
@@ -440,7 +488,10 @@ pub(crate) async fn subgroup_stream(shared: &Arc<Shared>, mut reader: Reader) {
         Err(_) => return,
     };
     let Some(route) = shared.track(header.track_alias).await else {
-        debug!(alias = header.track_alias, "data stream for an unknown track alias");
+        debug!(
+            alias = header.track_alias,
+            "data stream for an unknown track alias"
+        );
         reader.stop(CANCELLED);
         return;
     };

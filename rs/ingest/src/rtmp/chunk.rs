@@ -1,0 +1,330 @@
+//! RTMP chunk stream: a sans-I/O reader that reassembles messages from chunks, and a writer.
+//!
+//! Limits protect the server from hostile peers: the peer's chunk size is capped, a message
+//! may not exceed [`MAX_MESSAGE`], and only [`MAX_STREAMS`] chunk streams may hold a partial
+//! message at once. Any violation is an error that ends the connection.
+
+use std::collections::HashMap;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Largest message we reassemble (a 4K keyframe fits; a "never-ending message" does not).
+pub const MAX_MESSAGE: usize = 16 << 20;
+/// Largest chunk size a peer may set.
+pub const MAX_CHUNK_SIZE: u32 = 1 << 20;
+/// Chunk streams with partial messages at once.
+pub const MAX_STREAMS: usize = 64;
+/// Bytes of partial messages held at once, over all chunk streams.
+pub const MAX_PARTIAL: usize = 32 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    #[error("message of {0} bytes exceeds the limit")]
+    MessageTooLarge(usize),
+    #[error("chunk size {0} is out of range")]
+    BadChunkSize(u32),
+    #[error("too many chunk streams in flight")]
+    TooManyStreams,
+    #[error("chunk of stream {0} continues a message it never started")]
+    NoPrevious(u32),
+}
+
+/// A complete RTMP message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub csid: u32,
+    pub timestamp: u32,
+    pub type_id: u8,
+    pub stream_id: u32,
+    pub payload: Bytes,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Stream {
+    timestamp: u32,
+    delta: u32,
+    length: usize,
+    type_id: u8,
+    stream_id: u32,
+    extended: bool,
+    started: bool,
+    partial: Option<BytesMut>,
+}
+
+/// Reassembles messages. Feed bytes with [`Reader::push`], drain with [`Reader::poll`].
+#[derive(Debug)]
+pub struct Reader {
+    buf: BytesMut,
+    chunk_size: usize,
+    streams: HashMap<u32, Stream>,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Self {
+            buf: BytesMut::new(),
+            chunk_size: 128,
+            streams: HashMap::new(),
+        }
+    }
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes buffered but not yet parsed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Apply the peer's Set Chunk Size.
+    pub fn set_chunk_size(&mut self, size: u32) -> Result<(), ChunkError> {
+        if size == 0 || size > MAX_CHUNK_SIZE {
+            return Err(ChunkError::BadChunkSize(size));
+        }
+        self.chunk_size = size as usize;
+        Ok(())
+    }
+
+    /// Abort Message: drop the partial message of a chunk stream.
+    pub fn abort(&mut self, csid: u32) {
+        if let Some(s) = self.streams.get_mut(&csid) {
+            s.partial = None;
+        }
+    }
+
+    /// The next complete message, `Ok(None)` when more bytes are needed. Protocol control
+    /// "Set Chunk Size" is applied here so following chunks parse correctly.
+    pub fn poll(&mut self) -> Result<Option<Message>, ChunkError> {
+        loop {
+            match self.chunk()? {
+                None => return Ok(None),
+                Some(None) => continue,
+                Some(Some(m)) => {
+                    if m.type_id == 1 && m.payload.len() >= 4 {
+                        let size = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]) & 0x7fff_ffff;
+                        self.set_chunk_size(size)?;
+                    }
+                    return Ok(Some(m));
+                }
+            }
+        }
+    }
+
+    /// Parse one chunk: `None` = need more bytes; `Some(None)` = chunk consumed, message
+    /// incomplete; `Some(Some(m))` = message complete.
+    fn chunk(&mut self) -> Result<Option<Option<Message>>, ChunkError> {
+        let b = &self.buf[..];
+        let Some(&b0) = b.first() else { return Ok(None) };
+        let fmt = b0 >> 6;
+        let (csid, mut pos) = match b0 & 0x3f {
+            0 => match b.get(1) {
+                Some(&x) => (u32::from(x) + 64, 2),
+                None => return Ok(None),
+            },
+            1 => match (b.get(1), b.get(2)) {
+                (Some(&x), Some(&y)) => (u32::from(y) * 256 + u32::from(x) + 64, 3),
+                _ => return Ok(None),
+            },
+            n => (u32::from(n), 1),
+        };
+        let header_len = [11, 7, 3, 0][usize::from(fmt)];
+        if b.len() < pos + header_len {
+            return Ok(None);
+        }
+        let h = &b[pos..pos + header_len];
+        pos += header_len;
+        let be24 = |s: &[u8]| u32::from_be_bytes([0, s[0], s[1], s[2]]);
+
+        if !self.streams.contains_key(&csid) {
+            if fmt != 0 {
+                return Err(ChunkError::NoPrevious(csid));
+            }
+            if self.streams.len() >= MAX_STREAMS * 4 {
+                return Err(ChunkError::TooManyStreams);
+            }
+        }
+        let prev = self.streams.get(&csid).cloned().unwrap_or_default();
+        let mut st = prev.clone();
+        let ts_field = match fmt {
+            0 => {
+                st.length = be24(&h[3..6]) as usize;
+                st.type_id = h[6];
+                st.stream_id = u32::from_le_bytes([h[7], h[8], h[9], h[10]]);
+                Some(be24(&h[0..3]))
+            }
+            1 => {
+                st.length = be24(&h[3..6]) as usize;
+                st.type_id = h[6];
+                Some(be24(&h[0..3]))
+            }
+            2 => Some(be24(&h[0..3])),
+            _ => None,
+        };
+        let extended = match ts_field {
+            Some(t) => t == 0x00ff_ffff,
+            None => prev.extended,
+        };
+        let mut ext_value = 0;
+        if extended {
+            if b.len() < pos + 4 {
+                return Ok(None);
+            }
+            ext_value = u32::from_be_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]]);
+            pos += 4;
+        }
+        if st.length > MAX_MESSAGE {
+            return Err(ChunkError::MessageTooLarge(st.length));
+        }
+        let continuing = prev.partial.is_some();
+        if fmt == 3 && !prev.started && !continuing {
+            return Err(ChunkError::NoPrevious(csid));
+        }
+        let have = prev.partial.as_ref().map_or(0, BytesMut::len);
+        let want = (st.length.saturating_sub(have)).min(self.chunk_size);
+        if b.len() < pos + want {
+            return Ok(None);
+        }
+        // Only now commit: the whole chunk is in the buffer.
+        if !continuing {
+            let t = if extended { ext_value } else { ts_field.unwrap_or(0) };
+            match fmt {
+                0 => {
+                    st.timestamp = t;
+                    st.delta = 0;
+                }
+                1 | 2 => {
+                    st.delta = t;
+                    st.timestamp = st.timestamp.wrapping_add(t);
+                }
+                _ => st.timestamp = st.timestamp.wrapping_add(st.delta),
+            }
+        } else if fmt != 3 {
+            // A new header in the middle of a message: the old partial message is abandoned.
+            st.partial = None;
+        }
+        st.extended = extended;
+        st.started = true;
+        let in_flight = self.streams.values().filter(|s| s.partial.is_some()).count();
+        let mut partial = match st.partial.take() {
+            Some(p) => p,
+            None => {
+                if in_flight >= MAX_STREAMS {
+                    return Err(ChunkError::TooManyStreams);
+                }
+                BytesMut::with_capacity(st.length.min(64 << 10))
+            }
+        };
+        let held: usize = self.streams.iter().filter(|(id, _)| **id != csid).filter_map(|(_, s)| s.partial.as_ref().map(BytesMut::len)).sum();
+        if held + partial.len() + want > MAX_PARTIAL {
+            return Err(ChunkError::MessageTooLarge(held + partial.len() + want));
+        }
+        partial.extend_from_slice(&self.buf[pos..pos + want]);
+        self.buf.advance(pos + want);
+        let done = partial.len() >= st.length;
+        let msg = if done {
+            Some(Message {
+                csid,
+                timestamp: st.timestamp,
+                type_id: st.type_id,
+                stream_id: st.stream_id,
+                payload: partial.freeze(),
+            })
+        } else {
+            st.partial = Some(partial);
+            None
+        };
+        self.streams.insert(csid, st);
+        Ok(Some(msg))
+    }
+}
+
+/// Serialize a message as chunks of `chunk_size` (fmt 0 then fmt 3).
+pub fn write(out: &mut Vec<u8>, chunk_size: usize, m: &Message) {
+    let basic = |out: &mut Vec<u8>, fmt: u8| {
+        if m.csid < 64 {
+            out.push((fmt << 6) | m.csid as u8);
+        } else if m.csid < 320 {
+            out.push(fmt << 6);
+            out.push((m.csid - 64) as u8);
+        } else {
+            out.push((fmt << 6) | 1);
+            let v = m.csid - 64;
+            out.push((v & 0xff) as u8);
+            out.push((v >> 8) as u8);
+        }
+    };
+    let ext = m.timestamp >= 0x00ff_ffff;
+    basic(out, 0);
+    let ts = if ext { 0x00ff_ffff } else { m.timestamp };
+    out.extend_from_slice(&ts.to_be_bytes()[1..]);
+    out.extend_from_slice(&(m.payload.len() as u32).to_be_bytes()[1..]);
+    out.push(m.type_id);
+    out.extend_from_slice(&m.stream_id.to_le_bytes());
+    if ext {
+        out.extend_from_slice(&m.timestamp.to_be_bytes());
+    }
+    let mut chunks = m.payload.chunks(chunk_size.max(1));
+    if let Some(first) = chunks.next() {
+        out.extend_from_slice(first);
+    }
+    for c in chunks {
+        basic(out, 3);
+        if ext {
+            out.extend_from_slice(&m.timestamp.to_be_bytes());
+        }
+        out.extend_from_slice(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(csid: u32, ts: u32, len: usize) -> Message {
+        Message { csid, timestamp: ts, type_id: 9, stream_id: 1, payload: Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>()) }
+    }
+
+    #[test]
+    fn round_trip_split_anywhere() {
+        let msgs = [msg(4, 0, 300), msg(6, 40, 10), msg(300, 0x0100_0000, 1000), msg(4, 80, 0)];
+        let mut wire = Vec::new();
+        // Set Chunk Size 100 first.
+        write(&mut wire, 128, &Message { csid: 2, timestamp: 0, type_id: 1, stream_id: 0, payload: Bytes::from_static(&[0, 0, 0, 100]) });
+        for m in &msgs {
+            write(&mut wire, 100, m);
+        }
+        for step in [1, 7, 1000] {
+            let mut r = Reader::new();
+            let mut got = Vec::new();
+            for c in wire.chunks(step) {
+                r.push(c);
+                while let Ok(Some(m)) = r.poll() {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got.len(), 5);
+            assert_eq!(&got[1..], &msgs[..]);
+        }
+    }
+
+    #[test]
+    fn hostile_inputs() {
+        let mut r = Reader::new();
+        // Declared 17 MiB message.
+        r.push(&[0x04, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0]);
+        assert!(matches!(r.poll(), Err(ChunkError::MessageTooLarge(_))));
+        let mut r = Reader::new();
+        r.push(&[0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff]);
+        assert!(matches!(r.poll(), Err(ChunkError::BadChunkSize(_))));
+        let mut r = Reader::new();
+        r.push(&[0xc5, 1, 2, 3]);
+        assert!(matches!(r.poll(), Err(ChunkError::NoPrevious(5))));
+    }
+}
