@@ -93,6 +93,15 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         metrics,
     })
     .merge(api.router())
+    // Browser SDKs call the API from other origins with bearer keys (no cookies), so any
+    // origin may read responses; CORS never implies credentials here.
+    .layer(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods(tower_http::cors::Any)
+            .allow_headers(tower_http::cors::Any)
+            .expose_headers(tower_http::cors::Any),
+    )
     .layer(tower_http::trace::TraceLayer::new_for_http());
 
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -148,6 +157,7 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
             ready.store(false, Ordering::Release);
             shutdown.cancel();
             relay.shutdown(Duration::from_secs(1)).await;
+            api.close().await;
             if tokio::time::timeout(Duration::from_secs(5), &mut http_server).await.is_err() {
                 warn!("HTTP connections still open after 5 s: closing them");
                 http_server.abort();

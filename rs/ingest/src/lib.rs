@@ -1,1 +1,129 @@
-//! placeholder
+//! RTMP ingest with an ABR ladder (recipe 2).
+//!
+//! Owns: the RTMP listener (handshake, chunk stream, AMF0 commands, FLV payloads), the
+//! authorization of RTMP publishers (stream key → [`relay::auth::Authorizer`], lv id → org via
+//! [`Lookup`]), FLV → CMAF packaging of a passthrough `source` rendition, the supervised ffmpeg
+//! child that encodes the ladder, and publishing every rendition plus the MSF catalog into the
+//! in-process relay ([`relay::registry::Registry`]).
+//!
+//! Must not: open any other socket, talk to the database (the binary supplies [`Lookup`] and
+//! the authorizer), or spawn tasks other than the per-connection tasks and per-broadcast
+//! transcoder supervisors it owns (they end with [`Server::run`]'s future or their broadcast).
+//!
+//! Tracks in `stream/<org>/<lv_id>` (CMSF: one track per rendition and media type):
+//! `.catalog` (MSF JSON, one group per catalog version, object 0), `video/source`,
+//! `video/<name>` per ladder rung (e.g. `video/720p`), `audio/source`. A group is one GOP of the
+//! source and every video rendition uses the source's group ids (one `altGroup`); each object
+//! is one CMAF chunk (moof+mdat) holding one frame. Publisher priorities (lower is more
+//! important): catalog 0, audio 1, ladder rungs from the lowest (2, 3, …), source last.
+
+mod broadcast;
+mod ladder;
+pub mod rtmp;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+pub use server::Server;
+
+/// One rung of the ABR ladder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendition {
+    /// Track suffix: the track is `video/<name>`.
+    pub name: String,
+    /// Output height; width keeps the source's aspect ratio. Rungs taller than the source
+    /// are skipped (never upscale).
+    pub height: u32,
+    /// Target video bitrate, bits per second.
+    pub video_bitrate: u64,
+}
+
+impl Rendition {
+    pub fn new(name: &str, height: u32, video_bitrate: u64) -> Self {
+        Self { name: name.to_owned(), height, video_bitrate }
+    }
+
+    /// The default ladder: 720p, 480p, 360p.
+    pub fn default_ladder() -> Vec<Rendition> {
+        vec![
+            Rendition::new("720p", 720, 3_000_000),
+            Rendition::new("480p", 480, 1_500_000),
+            Rendition::new("360p", 360, 800_000),
+        ]
+    }
+}
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// RTMP listen address. Default `127.0.0.1:1935`.
+    pub listen: SocketAddr,
+    /// ABR ladder; empty disables transcoding (source only).
+    pub ladder: Vec<Rendition>,
+    /// The ffmpeg executable. Default `ffmpeg` (from `PATH`).
+    pub ffmpeg_path: PathBuf,
+    /// x264 preset for the ladder. Default `veryfast`.
+    pub preset: String,
+    /// How long a broadcast outlives its encoder's connection so a reconnect continues it.
+    pub grace: Duration,
+    /// A connection that completes no RTMP message for this long is closed.
+    pub idle_timeout: Duration,
+    /// Time allowed from TCP accept to an accepted `publish`.
+    pub publish_timeout: Duration,
+    /// ffmpeg restart back-off: first delay, doubled up to `restart_max`.
+    pub restart_min: Duration,
+    pub restart_max: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1935)),
+            ladder: Rendition::default_ladder(),
+            ffmpeg_path: PathBuf::from("ffmpeg"),
+            preset: "veryfast".to_owned(),
+            grace: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(20),
+            publish_timeout: Duration::from_secs(10),
+            restart_min: Duration::from_millis(500),
+            restart_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Maps an RTMP URL's external input id (`lv_…`) to the org that owns it; the namespace is
+/// `stream/<org>/<lv_id>` but the RTMP URL carries only the lv id. Implemented by the binary
+/// over the control plane.
+pub trait Lookup: Send + Sync + 'static {
+    /// `Ok(None)` when no input has this id.
+    fn org_of(&self, lv_id: &str) -> BoxFuture<'static, Result<Option<String>, String>>;
+}
+
+/// Data-plane status of one RTMP broadcast, by lv id, from [`Server::status`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// An encoder is connected (false during the reconnect grace window).
+    pub live: bool,
+    /// Track names currently in the catalog.
+    pub renditions: Vec<String>,
+    /// The last transcoder failure (ffmpeg missing, exited, …); cleared when it produces
+    /// output again.
+    pub transcoder_error: Option<String>,
+    /// How many times the transcoder was (re)started.
+    pub transcoder_starts: u32,
+    /// The running ffmpeg's process id.
+    pub transcoder_pid: Option<u32>,
+}
+
+/// Ingest failures surfaced to the binary.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("binding RTMP on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("RTMP accept failed: {0}")]
+    Accept(std::io::Error),
+}
