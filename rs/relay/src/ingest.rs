@@ -34,7 +34,51 @@ pub struct Inbound {
     pub track: Arc<Track>,
     pub default_priority: u8,
     pub generation: u64,
+    /// Data streams seen for this alias, so PUBLISH_DONE's Stream Count can be honoured.
+    pub streams: Arc<StreamCount>,
 }
+
+/// Data streams started and finished for one incoming track.
+#[derive(Default)]
+pub struct StreamCount {
+    started: std::sync::atomic::AtomicU64,
+    ended: std::sync::atomic::AtomicU64,
+    changed: Notify,
+}
+
+impl StreamCount {
+    fn start(&self) {
+        self.started.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn end(&self) {
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.changed.notify_waiters();
+    }
+
+    /// Wait until `count` streams have ended (PUBLISH_DONE's Stream Count), at most `limit`.
+    /// The draft's "unknown" count (2^62 - 1) only waits for streams already started.
+    async fn settle(&self, count: u64, limit: Duration) {
+        let target = if count >= (1u64 << 62) - 1 {
+            self.started.load(std::sync::atomic::Ordering::Acquire)
+        } else {
+            count
+        };
+        let wait = async {
+            loop {
+                let notified = self.changed.notified();
+                if self.ended.load(std::sync::atomic::Ordering::Acquire) >= target {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+/// Longest the relay waits, after PUBLISH_DONE, for the data streams it announced.
+const PUBLISH_DONE_DRAIN: Duration = Duration::from_secs(3);
 
 /// Track aliases for incoming data streams and datagrams.
 #[derive(Default)]
@@ -142,12 +186,14 @@ pub async fn publish(
     let info = track_info(&msg.properties);
     let default_priority = info.publisher_priority;
     let Claim { track, feed, stop } = ctx.shared.registry.claim(&name, ctx.id, info);
+    let streams = Arc::new(StreamCount::default());
     if !ctx.inbound.insert(
         msg.track_alias,
         Inbound {
             track: track.clone(),
             default_priority,
             generation: feed.generation,
+            streams: streams.clone(),
         },
     ) {
         ctx.close(close::DUPLICATE_TRACK_ALIAS, "track alias already in use");
@@ -161,6 +207,9 @@ pub async fn publish(
         tokio::select! {
             m = recv.message() => match m {
                 Ok(Some(ControlMessage::PublishDone(d))) => {
+                    // Objects still in flight on data streams belong to the track: let the
+                    // announced streams finish before ending it.
+                    streams.settle(d.stream_count, PUBLISH_DONE_DRAIN).await;
                     break TrackEnd { code: d.status_code, reason: d.reason.to_string_lossy() };
                 }
                 Ok(Some(ControlMessage::RequestUpdate(_))) => request_ok(&mut send, Parameters::new()).await?,
@@ -274,12 +323,14 @@ async fn upstream_subscribe(
     let info = track_info(&ok.properties);
     let default_priority = info.publisher_priority;
     track.set_info(info);
+    let streams = Arc::new(StreamCount::default());
     if !ctx.inbound.insert(
         ok.track_alias,
         Inbound {
             track: track.clone(),
             default_priority,
             generation: feed.generation,
+            streams: streams.clone(),
         },
     ) {
         ctx.close(close::DUPLICATE_TRACK_ALIAS, "track alias already in use");
@@ -288,7 +339,10 @@ async fn upstream_subscribe(
     let end = loop {
         tokio::select! {
             m = recv.message() => match m {
-                Ok(Some(ControlMessage::PublishDone(d))) => break TrackEnd { code: d.status_code, reason: d.reason.to_string_lossy() },
+                Ok(Some(ControlMessage::PublishDone(d))) => {
+                    streams.settle(d.stream_count, PUBLISH_DONE_DRAIN).await;
+                    break TrackEnd { code: d.status_code, reason: d.reason.to_string_lossy() };
+                }
                 Ok(Some(ControlMessage::RequestOk(_))) => {}
                 Ok(Some(other)) => return Err(SessionError::Protocol(format!("{} on a SUBSCRIBE stream", other.name()))),
                 Ok(None) | Err(SessionError::Reset(_)) | Err(SessionError::Transport(_)) => {
@@ -383,6 +437,14 @@ async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), Sessi
         reader.stop(crate::RESET_CANCELLED);
         return Ok(());
     };
+    inbound.streams.start();
+    let counted = inbound.streams.clone();
+    let result = subgroup_objects(reader, header, inbound).await;
+    counted.end();
+    result
+}
+
+async fn subgroup_objects(mut reader: Reader, header: SubgroupHeader, inbound: Inbound) -> Result<(), SessionError> {
     let track = inbound.track;
     let priority = header.priority_or(inbound.default_priority);
     let mut decoder = SubgroupObjectDecoder::new(&header);
