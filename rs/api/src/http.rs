@@ -384,6 +384,8 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/watch/{id}", get(watch_page))
+        .route("/", get(crate::web::demo_page))
+        .route("/sdk/streams.js", get(crate::web::sdk_bundle))
         .route_layer(middleware::from_fn(track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -435,13 +437,17 @@ async fn jwks(State(api): State<Api>) -> ApiResult<Response> {
     Ok(res)
 }
 
-async fn watch_page(P(id): P<String>) -> ApiResult<Html<String>> {
+async fn watch_page(State(api): State<Api>, P(id): P<String>) -> ApiResult<Html<String>> {
     let plausible = (id.starts_with(prefix::LIVE_PLAYBACK) || id.starts_with(prefix::VOD_PLAYBACK))
         && crate::secret::plausible_id(&id);
     if !plausible {
         return Err(ApiError::not_found("playback id"));
     }
-    Ok(Html(crate::player::page(&id)))
+    let (relay_urls, _) = api.relay_info();
+    Ok(Html(crate::player::page(
+        &id,
+        relay_urls.first().map(String::as_str),
+    )))
 }
 
 // ---- orgs ----

@@ -25,6 +25,7 @@ mod player;
 mod secret;
 pub mod store;
 pub mod tokens;
+mod web;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -187,6 +187,8 @@ impl Settings {
                 .as_deref()
                 .unwrap_or(&format!("https://{}", self.relay[0])),
         );
+        // Admin commands never create the first org: `serve` does that, and prints its key.
+        c.bootstrap = false;
         c.announce_credentials = false;
         c
     }

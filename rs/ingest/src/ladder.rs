@@ -60,7 +60,7 @@ pub fn rungs_for(ladder: &[Rendition], source_height: u32) -> Vec<Rendition> {
 /// writing fragmented MP4 to `output` (`pipe:1`). Public so the benchmark runs the very same
 /// command bare.
 pub fn ffmpeg_args(preset: &str, rungs: &[Rendition], input: &str, output: &str) -> Vec<String> {
-    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error", "-fflags", "+nobuffer", "-f", "flv", "-i", input]
+    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error", "-fflags", "+nobuffer", "-probesize", "32", "-analyzeduration", "0", "-f", "flv", "-i", input]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
@@ -263,7 +263,7 @@ async fn run_once(
                 };
                 r.push(&chunk[..n]);
                 loop {
-                    let ev = match r.next() {
+                    let ev = match r.next_event() {
                         Ok(Some(ev)) => ev,
                         Ok(None) => break,
                         Err(e) => return format!("ffmpeg output is not fragmented MP4: {e}"),
@@ -281,9 +281,13 @@ async fn run_once(
                                 });
                                 let codec = entry_config(&t.sample_entry, b"avcC").and_then(|c| avc_codec_string(c).ok());
                                 let rung = &rungs[i];
+                                let name = format!("video/{}", rung.name);
+                                let priority = prio.get(&rung.name).copied().unwrap_or(PRIO_LADDER_BASE);
+                                // Claim the track before it is announced in the catalog.
+                                b.with_rung(&name, priority, |_| ());
                                 let (framerate, _) = b.source_info();
                                 b.ladder_up(catalog::Track {
-                                    name: format!("video/{}", rung.name),
+                                    name,
                                     packaging: "cmaf".into(),
                                     is_live: true,
                                     role: Some("video".into()),

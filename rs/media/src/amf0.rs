@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(n, b.len());
         assert_eq!(v.get("width").and_then(Value::as_f64), Some(1280.0));
         // Deep nesting is refused, not a stack overflow.
-        let deep = vec![0x0a, 0, 0, 0, 1].repeat(10_000);
+        let deep = [0x0a, 0, 0, 0, 1].repeat(10_000);
         assert!(decode_all(&deep).is_err());
         assert!(decode_all(&[0x11]).is_err());
         assert!(decode_all(&[0x02, 0xff]).is_err());

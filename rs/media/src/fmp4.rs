@@ -336,7 +336,7 @@ mod tests {
         r.push(&init);
         r.push(&c);
         let mut events = Vec::new();
-        while let Ok(Some(e)) = r.next() {
+        while let Ok(Some(e)) = r.next_event() {
             events.push(e);
         }
         assert_eq!(events.len(), 2, "{events:?}");

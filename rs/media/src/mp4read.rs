@@ -76,7 +76,7 @@ impl Reader {
     }
 
     /// The next event, `Ok(None)` when more bytes are needed.
-    pub fn next(&mut self) -> Result<Option<Event>, Error> {
+    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
         loop {
             if self.buf.len() < 8 {
                 return Ok(None);
@@ -238,7 +238,9 @@ impl Reader {
 }
 
 /// Child boxes of a container body: (type, body).
-fn children(mut b: &[u8]) -> Result<Vec<([u8; 4], &[u8])>, Error> {
+type Boxes<'a> = Vec<([u8; 4], &'a [u8])>;
+
+fn children(mut b: &[u8]) -> Result<Boxes<'_>, Error> {
     let mut out = Vec::new();
     while !b.is_empty() {
         if b.len() < 8 {

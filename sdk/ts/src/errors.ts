@@ -16,15 +16,20 @@ export type StreamsErrorCode =
   | "network"
   | "timeout"
   | "media_error"
+  | "api_error"
+  | "not_found"
   | "stopped";
 
 export class StreamsError extends Error {
   /** Stable machine code: one of {@link StreamsErrorCode}, or the REST API's `error.code`. */
   readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Finer detail where there is one: the REST API's own error code, the relay's reason phrase. */
+  readonly reason: string | undefined;
+  constructor(code: string, message: string, options?: { cause?: unknown; reason?: string }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = "StreamsError";
     this.code = code;
+    this.reason = options?.reason;
   }
 }
 
@@ -102,7 +107,7 @@ const AUTH_REQUEST_CODES: ReadonlySet<bigint> = new Set([
  */
 export class RequestError extends StreamsError {
   readonly errorCode: bigint;
-  readonly reason: string;
+  override readonly reason: string;
   /** Milliseconds before a retry makes sense, or undefined when it should not be retried. */
   readonly retryAfterMs: number | undefined;
   constructor(errorCode: bigint, reason: string, retryInterval: bigint, what: string) {
@@ -131,7 +136,7 @@ export function requestErrorName(code: bigint): string {
  */
 export class SessionClosedError extends StreamsError {
   readonly closeCode: number;
-  readonly reason: string;
+  override readonly reason: string;
   constructor(closeCode: number, reason: string) {
     const auth =
       reason === "auth_failed" ||

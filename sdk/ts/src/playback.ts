@@ -34,25 +34,32 @@ export function playbackKind(id: string): PlaybackKind {
 }
 
 /**
- * ASSUMED response of `GET <apiBase>/v1/playback/<id>?token=…` (the shape is still being
- * designed; this is the only place that reads it):
+ * Response of `GET <apiBase>/v1/playback/<id>?token=…` (rs/api `playback_info`):
  *
  * ```json
- * { "id": "lv_…", "kind": "live", "relayUrl": "https://relay…", "certificateSha256": "hex…",
- *   "namespace": "stream/org_…/lv_…" }
- * { "id": "pb_…", "kind": "vod", "catalogUrl": "https://…/catalog.json" }
+ * { "playbackId": "lv_…", "kind": "live", "orgId": "org_…", "namespace": "stream/org_…/lv_…",
+ *   "catalogTrack": ".catalog", "relayUrl": "https://…", "relayUrls": ["https://…"],
+ *   "certificateSha256": "hex…" | null, "token": "jwt", "expiresAt": "RFC 3339" }
+ * { "playbackId": "pb_…", "kind": "vod", "orgId": "org_…", "catalogUrl": "https://…/catalog.json",
+ *   "token": "jwt", "expiresAt": "…" }
  * ```
- * `namespace` is our addition: a viewer that knows neither the org nor a token with an org
- * claim needs it to build the MoQT namespace.
  */
 export interface PlaybackInfo {
   readonly id: string;
   readonly kind: PlaybackKind;
+  readonly orgId?: string;
   readonly relayUrl?: string;
+  readonly relayUrls?: readonly string[];
   readonly certificateSha256?: string;
   readonly catalogUrl?: string;
   readonly namespace?: string;
+  readonly catalogTrack?: string;
+  readonly token?: string;
+  readonly expiresAt?: string;
 }
+
+/** API error codes of the playback call that mean "this token does not let you watch". */
+const AUTH_CODES = new Set(["unauthorized", "token_missing", "token_expired", "token_invalid", "forbidden"]);
 
 export async function resolvePlayback(apiBase: string, id: string, token: string | undefined, f: typeof fetch = fetch): Promise<PlaybackInfo> {
   const q = token !== undefined ? `?token=${encodeURIComponent(token)}` : "";
@@ -61,7 +68,7 @@ export async function resolvePlayback(apiBase: string, id: string, token: string
   try {
     res = await f(url, { headers: { accept: "application/json" } });
   } catch (e) {
-    throw new StreamsError("network", `GET ${url} failed`, { cause: e });
+    throw new StreamsError("network", `GET ${url.replace(/\?.*$/, "")} failed`, { cause: e });
   }
   let body: unknown;
   try {
@@ -71,8 +78,13 @@ export async function resolvePlayback(apiBase: string, id: string, token: string
   }
   if (!res.ok) {
     const err = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-    const code = typeof err?.code === "string" ? err.code : res.status === 401 || res.status === 403 ? "auth_failed" : "api_error";
-    throw new StreamsError(code, typeof err?.message === "string" ? err.message : `GET ${url}: HTTP ${res.status}`);
+    const apiCode = typeof err?.code === "string" ? err.code : `http_${res.status}`;
+    const message = typeof err?.message === "string" ? err.message : `HTTP ${res.status}`;
+    // Token problems surface as `auth_failed` (the same code the relay's session close gives);
+    // the API's own code stays in `reason`.
+    const auth = res.status === 401 || res.status === 403 || AUTH_CODES.has(apiCode);
+    const code = auth ? "auth_failed" : res.status === 404 ? "not_found" : "api_error";
+    throw new StreamsError(code, `playback ${id}: ${message} (${apiCode})`, { reason: apiCode });
   }
   return parsePlaybackInfo(body, id);
 }
@@ -80,21 +92,26 @@ export async function resolvePlayback(apiBase: string, id: string, token: string
 export function parsePlaybackInfo(body: unknown, id: string): PlaybackInfo {
   if (typeof body !== "object" || body === null) throw new StreamsError("api_error", "playback response is not an object");
   const b = body as Record<string, unknown>;
-  const str = (k: string) => (typeof b[k] === "string" ? (b[k] as string) : undefined);
+  const str = (k: string) => (typeof b[k] === "string" && (b[k] as string).length > 0 ? (b[k] as string) : undefined);
   const kind = str("kind") ?? playbackKind(id);
   if (kind !== "live" && kind !== "vod") throw new StreamsError("api_error", `playback kind "${kind}" unknown`);
-  // The engine's in-progress handler answers `playbackId` and `orgId`; accept both spellings.
-  const pid = str("id") ?? str("playbackId") ?? id;
+  const pid = str("playbackId") ?? str("id") ?? id;
   const out: { -readonly [K in keyof PlaybackInfo]: PlaybackInfo[K] } = { id: pid, kind };
-  const relayUrl = str("relayUrl");
-  const cert = str("certificateSha256");
-  const catalogUrl = str("catalogUrl");
   const org = str("orgId");
   const namespace = str("namespace") ?? (org !== undefined && kind === "live" ? `stream/${org}/${pid}` : undefined);
-  if (relayUrl !== undefined) out.relayUrl = relayUrl;
-  if (cert !== undefined) out.certificateSha256 = cert;
-  if (catalogUrl !== undefined) out.catalogUrl = catalogUrl;
-  if (namespace !== undefined) out.namespace = namespace;
+  const urls = Array.isArray(b["relayUrls"]) ? (b["relayUrls"] as unknown[]).filter((u): u is string => typeof u === "string") : undefined;
+  const set = <K extends keyof PlaybackInfo>(k: K, v: PlaybackInfo[K] | undefined) => {
+    if (v !== undefined) out[k] = v;
+  };
+  set("orgId", org);
+  set("relayUrl", str("relayUrl") ?? urls?.[0]);
+  set("relayUrls", urls);
+  set("certificateSha256", str("certificateSha256"));
+  set("catalogUrl", str("catalogUrl"));
+  set("namespace", namespace);
+  set("catalogTrack", str("catalogTrack"));
+  set("token", str("token"));
+  set("expiresAt", str("expiresAt"));
   return out;
 }
 

@@ -122,13 +122,29 @@ export class Publisher {
         this.resolveReady = resolve;
         this.rejectReady = reject;
       });
+      ready.catch(() => undefined);
       if (video !== undefined) await this.startVideo(video, Processor);
       if (audio !== undefined) await this.startAudio(audio, Processor);
       await withTimeout(ready, 15_000, "encoders produced no output");
     } catch (e) {
       this.stop();
-      throw toStreamsError(e);
+      const err = toStreamsError(e);
+      if (err.code === "auth_failed") {
+        throw new StreamsError(
+          "auth_failed",
+          `the relay refused the stream key for ${namespace} (auth_failed): use the input's current stream key (shown once by liveInputs.create or rotateStreamKey)`,
+          { cause: err, reason: err.reason ?? "auth_failed" },
+        );
+      }
+      throw err;
     }
+  }
+
+  /** Where the publisher is: current group IDs and the chosen codecs (for monitoring and tests). */
+  get stats(): { videoGroup: bigint | undefined; audioGroup: bigint | undefined; videoCodec: string | undefined; audioCodec: string | undefined; live: boolean } {
+    const v = this.media.find((m) => m.kind === "video");
+    const a = this.media.find((m) => m.kind === "audio");
+    return { videoGroup: v?.group, audioGroup: a?.group, videoCodec: v?.codec, audioCodec: a?.codec, live: this.catalogPublished && !this.stopped };
   }
 
   /** Open the session, PUBLISH_NAMESPACE, then PUBLISH every track. */

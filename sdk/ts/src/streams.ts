@@ -6,7 +6,7 @@
  *   publisher that packages CMAF per CMSF with an MSF catalog, and an MSE viewer that plays
  *   `lv_…` (live, MoQT) and `pb_…` (VOD, HTTPS) ids;
  * - the codecs behind them (MoQT wire format, fMP4/CMAF writer, MSF catalog);
- * - the CONTROL-PLANE client shapes (`liveInputs`, `assets`) — REST paths pending, see control.ts.
+ * - the CONTROL-PLANE client (`liveInputs`, `assets`), see control.ts.
  *
  * It has no runtime dependencies. Errors are {@link StreamsError}s with a stable `code`.
  *
@@ -36,11 +36,17 @@ export interface StreamsOptions {
   readonly relayUrl?: string;
   /** Viewer: base for `GET <apiBase>/v1/playback/<id>` ("" = same origin). */
   readonly apiBase?: string;
-  /** Viewer: playback JWT (e.g. from {@link parseSignedPlaybackUrl}). */
+  /**
+   * Viewer: playback JWT (e.g. from {@link parseSignedPlaybackUrl}). When absent, a viewer in a
+   * page opened from a signed URL (`…/watch/<id>?token=<jwt>`) uses that page's `?token=`.
+   */
   readonly token?: string;
   /** Hex SHA-256 of the relay's self-signed certificate. */
   readonly relayCertificateSha256?: string;
-  /** Where to fetch that hash: "auto" (default: `http://<relay host:port>/certificate.sha256`), a URL, or false. */
+  /**
+   * Where to fetch that hash: "auto" (default: `<baseUrl|apiBase>/certificate.sha256`, the page's
+   * origin, then `http://<relay host:port>/certificate.sha256`), a URL, or false.
+   */
   readonly certificateHashUrl?: string | "auto" | false;
   /** Test hook: WebTransport factory. */
   readonly webTransport?: WebTransportFactory;
@@ -67,7 +73,9 @@ export class Streams {
 
   private sessionBase() {
     const o = this.options;
+    const bases = [o.baseUrl, o.apiBase].filter((b): b is string => b !== undefined);
     return {
+      certificateHashBases: bases,
       ...(o.relayCertificateSha256 !== undefined ? { certificateSha256: o.relayCertificateSha256 } : {}),
       ...(o.certificateHashUrl !== undefined ? { certificateHashUrl: o.certificateHashUrl } : {}),
       ...(o.webTransport !== undefined ? { transport: o.webTransport } : {}),
@@ -87,15 +95,22 @@ export class Streams {
     const o = this.options;
     const f = o.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
     return new Viewer(
-      { apiBase: o.apiBase ?? "", relayUrl: o.relayUrl, token: o.token, orgId: o.orgId, session: this.sessionBase(), fetch: f },
+      { apiBase: o.apiBase ?? o.baseUrl ?? "", relayUrl: o.relayUrl, token: o.token ?? pageToken(), orgId: o.orgId, session: this.sessionBase(), fetch: f },
       options,
     );
   }
 }
 
+/** `?token=` of the current page (a signed playback URL), if any. */
+function pageToken(): string | undefined {
+  if (typeof location === "undefined") return undefined;
+  const t = new URLSearchParams(location.search).get("token");
+  return t !== null && t.length > 0 ? t : undefined;
+}
+
 export { Publisher, type PublisherOptions, TRACK_PRIORITY, videoCodecCandidates } from "./publisher.js";
 export { Viewer, type ViewerOptions, type PlayOptions, chooseRendition, ThroughputEstimator } from "./viewer.js";
-export { LiveInput, LiveInputs, Assets, type LiveInputData, type IngestKind, type SignedPlaybackUrl } from "./control.js";
+export { LiveInput, LiveInputs, Assets, type LiveInputData, type LiveInputList, type IngestKind, type SignedPlaybackUrl } from "./control.js";
 export {
   StreamsError,
   ApiError,

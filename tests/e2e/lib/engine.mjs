@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -44,7 +44,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Starts `clutchcall serve` on free ports with a fresh data directory and waits for
  * `GET /healthz` to answer 200.
  *
- * Returns { httpUrl, relayUrl, httpPort, relayPort, dataDir, output(), stop() }.
+ * `publicPrefix` ('' by default: every namespace open, no tokens) is passed as
+ * `--public-prefix`; `null` leaves it out so stream keys and playback tokens are enforced.
+ *
+ * Returns { httpUrl, relayUrl, httpPort, relayPort, dataDir, credentials(), output(), stop() };
+ * `credentials()` reads `<data-dir>/credentials` → { apiKey, orgId }.
  * `stop()` sends SIGTERM, waits for the exit (SIGKILL after `stopTimeoutMs`), removes the data
  * directory and returns the exit code; call it in `after`/`t.after`.
  */
@@ -52,6 +56,7 @@ export async function startEngine({
   bin = ENGINE_BIN,
   args = [],
   env = {},
+  publicPrefix = '',
   readyTimeoutMs = 30_000,
   stopTimeoutMs = 10_000,
 } = {}) {
@@ -68,7 +73,7 @@ export async function startEngine({
       '--data-dir', dataDir,
       '--http', `127.0.0.1:${httpPort}`,
       '--relay', `127.0.0.1:${relayPort}`,
-      '--public-prefix', '',
+      ...(publicPrefix === null ? [] : ['--public-prefix', publicPrefix]),
       ...args,
     ],
     {
@@ -126,5 +131,11 @@ export async function startEngine({
     await sleep(100);
   }
 
-  return { httpUrl, relayUrl, httpPort, relayPort, dataDir, output: () => output, stop };
+  const credentials = async () => {
+    const text = await readFile(join(dataDir, 'credentials'), 'utf8');
+    const get = (k) => text.match(new RegExp(`^${k}=(.*)$`, 'm'))?.[1]?.trim().replace(/^['"]|['"]$/g, '');
+    return { apiKey: get('CLUTCHCALL_CREDENTIALS'), orgId: get('CLUTCHCALL_ORG_ID') };
+  };
+
+  return { httpUrl, relayUrl, httpPort, relayPort, dataDir, credentials, output: () => output, stop };
 }

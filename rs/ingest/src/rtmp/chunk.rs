@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Largest message we reassemble (a 4K keyframe fits; a "never-ending message" does not).
-pub const MAX_MESSAGE: usize = 16 << 20;
+pub const MAX_MESSAGE: usize = 8 << 20;
 /// Largest chunk size a peer may set.
 pub const MAX_CHUNK_SIZE: u32 = 1 << 20;
 /// Chunk streams with partial messages at once.

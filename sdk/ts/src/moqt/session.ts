@@ -86,11 +86,14 @@ export interface SessionOptions {
   /** Hex SHA-256 of the relay's self-signed certificate (Chromium serverCertificateHashes). */
   readonly certificateSha256?: string;
   /**
-   * Where to fetch the hex certificate hash when none is given: `"auto"` (default) tries
-   * `http://<relay host>:<port>/certificate.sha256` and connects without a hash if that fails;
-   * a URL string fetches that URL; `false` never fetches.
+   * Where to fetch the hex certificate hash when none is given: `"auto"` (default) tries, in
+   * order, `<b>/certificate.sha256` for each of {@link certificateHashBases}, the page's own origin
+   * and `http://<relay host>:<port>`, and connects without a hash when none answers (a relay
+   * with a WebPKI certificate); a URL string fetches exactly that URL; `false` never fetches.
    */
   readonly certificateHashUrl?: string | "auto" | false;
+  /** HTTP bases of the engine to ask first in `"auto"` mode (e.g. the control-plane base). */
+  readonly certificateHashBases?: readonly string[];
   /** Milliseconds to wait for WebTransport + the peer's SETUP. Default 10000. */
   readonly connectTimeoutMs?: number;
   /** Injected transport (tests); default: the browser's WebTransport. */
@@ -1317,35 +1320,59 @@ export function connectUrl(url: string, token: string | undefined): string {
   return u.toString();
 }
 
+const hashCache = new Map<string, Promise<string | undefined>>();
+
 /** Resolve the certificate hash per {@link SessionOptions.certificateHashUrl}. */
 export async function fetchCertificateHash(opts: SessionOptions): Promise<string | undefined> {
   const mode = opts.certificateHashUrl ?? "auto";
   if (mode === false) return undefined;
-  const f = opts.fetch ?? (typeof fetch === "function" ? fetch : undefined);
+  const f = opts.fetch ?? (typeof fetch === "function" ? (i: RequestInfo | URL, init?: RequestInit) => fetch(i, init) : undefined);
   if (f === undefined) return undefined;
-  let target: string;
-  if (mode === "auto") {
-    const u = new URL(opts.url.replace(/^moqt:\/\//, "https://"));
-    target = `http://${u.host}/certificate.sha256`;
-  } else target = mode;
+  if (mode !== "auto") {
+    const h = await fetchHash(f, mode);
+    if (h === undefined) throw new StreamsError("network", `no hex SHA-256 certificate hash at ${mode}`);
+    return h;
+  }
+  const relay = new URL(opts.url.replace(/^moqt:\/\//, "https://"));
+  const bases: string[] = [];
+  const here = typeof location !== "undefined" && /^https?:$/.test(location.protocol) ? location.href : undefined;
+  for (const b of opts.certificateHashBases ?? []) {
+    try {
+      if (b.length > 0 || here !== undefined) bases.push(new URL(b, here).href.replace(/\/+$/, ""));
+    } catch {
+      /* not a URL: skip */
+    }
+  }
+  if (typeof location !== "undefined" && /^https?:$/.test(location.protocol)) bases.push(location.origin);
+  bases.push(`http://${relay.host}`);
+  const key = `${relay.host}|${bases.join("|")}`;
+  let p = hashCache.get(key);
+  if (p === undefined) {
+    p = (async () => {
+      for (const b of [...new Set(bases)]) {
+        const h = await fetchHash(f, `${b}/certificate.sha256`);
+        if (h !== undefined) return h;
+      }
+      return undefined;
+    })();
+    hashCache.set(key, p);
+    // A renewed certificate has a new hash: forget it after a minute.
+    setTimeout(() => hashCache.delete(key), 60_000);
+  }
+  return p;
+}
+
+async function fetchHash(f: typeof fetch, target: string): Promise<string | undefined> {
   const ctl = typeof AbortController !== "undefined" ? new AbortController() : undefined;
   const timer = setTimeout(() => ctl?.abort(), 2000);
   try {
-    const init: RequestInit = ctl !== undefined ? { signal: ctl.signal } : {};
+    const init: RequestInit = ctl !== undefined ? { signal: ctl.signal, cache: "no-store" } : {};
     const res = await f(target, init);
-    if (!res.ok) {
-      if (mode === "auto") return undefined;
-      throw new StreamsError("network", `certificate hash fetch ${target}: HTTP ${res.status}`);
-    }
+    if (!res.ok) return undefined;
     const text = (await res.text()).trim();
-    if (!/^[0-9a-fA-F:\s]{64,95}$/.test(text)) {
-      if (mode === "auto") return undefined;
-      throw new StreamsError("network", `certificate hash at ${target} is not hex SHA-256`);
-    }
-    return text;
-  } catch (e) {
-    if (mode === "auto") return undefined;
-    throw e instanceof StreamsError ? e : new StreamsError("network", `certificate hash fetch ${target} failed`, { cause: e });
+    return /^[0-9a-fA-F:]{64,95}$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
   } finally {
     clearTimeout(timer);
   }

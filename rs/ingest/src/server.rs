@@ -1,0 +1,408 @@
+//! The RTMP listener and one task per connection.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use media::amf0::Value;
+use media::flv::{self, Audio, Video};
+use relay::auth::{Action, AuthRequest, Authorizer, Grant};
+use relay::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::broadcast::{lock, Broadcast, Metadata, StatusMap};
+use crate::rtmp::{self, chunk, types, Message};
+use crate::{Config, Error, Lookup, Status};
+
+/// Session ids for our claims in the relay's registry (far from the relay's own counter).
+const SESSION_BASE: u64 = 1 << 48;
+
+struct Slot {
+    org: String,
+    broadcast: Arc<Broadcast>,
+    /// Connection currently feeding the broadcast.
+    owner: u64,
+    /// Cancelled to disconnect the owner (a newer encoder took over).
+    kick: CancellationToken,
+}
+
+struct Shared {
+    config: Config,
+    registry: Arc<Registry>,
+    authorizer: Arc<dyn Authorizer>,
+    lookup: Arc<dyn Lookup>,
+    slots: Mutex<HashMap<String, Slot>>,
+    statuses: StatusMap,
+    next_id: AtomicU64,
+}
+
+/// The RTMP ingest server. [`Server::bind`] binds the port; [`Server::run`] serves until
+/// dropped.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    status: watch::Receiver<BTreeMap<String, Status>>,
+}
+
+impl Server {
+    pub async fn bind(config: Config, relay: &relay::Relay, authorizer: Arc<dyn Authorizer>, lookup: Arc<dyn Lookup>) -> Result<Self, Error> {
+        let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind { addr: config.listen, source })?;
+        let (statuses, status) = watch::channel(BTreeMap::new());
+        Ok(Self {
+            listener,
+            status,
+            shared: Arc::new(Shared {
+                config,
+                registry: relay.registry().clone(),
+                authorizer,
+                lookup,
+                slots: Mutex::new(HashMap::new()),
+                statuses,
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Status of every RTMP broadcast by lv id (live, renditions, transcoder errors).
+    pub fn status(&self) -> watch::Receiver<BTreeMap<String, Status>> {
+        self.status.clone()
+    }
+
+    /// Accept connections until the future is dropped (which ends every connection task).
+    pub async fn run(self) -> Result<(), Error> {
+        let mut tasks = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) if is_transient(&e) => {
+                            tracing::warn!(error = %e, "RTMP accept failed; continuing");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                        Err(e) => return Err(Error::Accept(e)),
+                    };
+                    let shared = self.shared.clone();
+                    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                    tasks.spawn(async move {
+                        let _ = stream.set_nodelay(true);
+                        let reason = connection(&shared, id, stream).await;
+                        tracing::info!(%peer, conn = id, %reason, "RTMP connection closed");
+                    });
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+    }
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock) || e.raw_os_error() == Some(24) || e.raw_os_error() == Some(23)
+}
+
+/// Why a connection ended (for the log).
+type Reason = String;
+
+struct Conn {
+    stream: TcpStream,
+    reader: chunk::Reader,
+    out: Vec<u8>,
+    received: u64,
+    acked: u64,
+    peer_window: u32,
+}
+
+impl Conn {
+    fn send(&mut self, m: &Message) {
+        chunk::write(&mut self.out, rtmp::OUT_CHUNK_SIZE, m);
+    }
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+    /// Read into the chunk reader; counts bytes for acknowledgements.
+    async fn fill(&mut self, buf: &mut [u8]) -> Result<(), Reason> {
+        let n = self.stream.read(buf).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("peer closed".into());
+        }
+        self.reader.push(&buf[..n]);
+        self.received += n as u64;
+        if self.peer_window > 0 && self.received - self.acked >= u64::from(self.peer_window) {
+            self.acked = self.received;
+            self.send(&rtmp::control(types::ACK, self.received as u32));
+        }
+        Ok(())
+    }
+}
+
+struct Publishing {
+    lv: String,
+    org: String,
+    broadcast: Arc<Broadcast>,
+    kick: CancellationToken,
+    revoked: CancellationToken,
+    _grant: Grant,
+}
+
+async fn connection(shared: &Arc<Shared>, id: u64, stream: TcpStream) -> Reason {
+    let cfg = &shared.config;
+    let mut conn = Conn { stream, reader: chunk::Reader::new(), out: Vec::new(), received: 0, acked: 0, peer_window: 0 };
+    let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(id, |d| d.as_nanos() as u64 ^ id);
+    match tokio::time::timeout(Duration::from_secs(5), rtmp::handshake(&mut conn.stream, seed)).await {
+        Err(_) => return "handshake timed out".into(),
+        Ok(Err(e)) => return format!("handshake failed: {e}"),
+        Ok(Ok(())) => {}
+    }
+    let mut publishing: Option<Publishing> = None;
+    let reason = serve(shared, id, &mut conn, &mut publishing).await;
+    let _ = conn.flush().await;
+    if let Some(p) = publishing {
+        end_publishing(shared, id, p, cfg.grace).await;
+    }
+    reason
+}
+
+async fn serve(shared: &Arc<Shared>, id: u64, conn: &mut Conn, publishing: &mut Option<Publishing>) -> Reason {
+    let cfg = &shared.config;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut app = String::new();
+    let publish_deadline = tokio::time::Instant::now() + cfg.publish_timeout;
+    let mut last_message = tokio::time::Instant::now();
+    loop {
+        // Drain complete messages.
+        loop {
+            let msg = match conn.reader.poll() {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    send_error(conn, "NetConnection.Connect.Rejected", &format!("protocol error: {e}")).await;
+                    return format!("protocol error: {e}");
+                }
+            };
+            last_message = tokio::time::Instant::now();
+            if let Err(r) = handle(shared, id, conn, &mut app, publishing, msg).await {
+                return r;
+            }
+        }
+        if let Err(e) = conn.flush().await {
+            return format!("write: {e}");
+        }
+        let idle_at = last_message + cfg.idle_timeout;
+        let deadline = if publishing.is_some() { idle_at } else { idle_at.min(publish_deadline) };
+        let kick = publishing.as_ref().map(|p| p.kick.clone()).unwrap_or_default();
+        let revoked = publishing.as_ref().map(|p| p.revoked.clone()).unwrap_or_default();
+        tokio::select! {
+            r = conn.fill(&mut buf) => if let Err(r) = r { return r },
+            _ = tokio::time::sleep_until(deadline) => {
+                send_error(conn, "NetConnection.Connect.Closed", "timed out").await;
+                return if publishing.is_some() { "no complete message before the idle timeout".into() } else { "did not publish in time".into() };
+            }
+            _ = kick.cancelled(), if publishing.is_some() => {
+                return "replaced by a newer connection for the same input".into();
+            }
+            _ = revoked.cancelled(), if publishing.is_some() => {
+                conn.send(&rtmp::on_status(1, "error", "NetStream.Publish.Unauthorized", "auth_failed: stream key rotated or input removed"));
+                return "auth_failed: stream key revoked".into();
+            }
+        }
+    }
+}
+
+async fn send_error(conn: &mut Conn, code: &str, description: &str) {
+    conn.send(&rtmp::on_status(0, "error", code, description));
+    let _ = tokio::time::timeout(Duration::from_millis(200), conn.flush()).await;
+}
+
+async fn handle(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut String, publishing: &mut Option<Publishing>, msg: Message) -> Result<(), Reason> {
+    match msg.type_id {
+        types::SET_CHUNK_SIZE => {} // applied by the reader
+        types::ABORT if msg.payload.len() >= 4 => {
+            conn.reader.abort(u32::from_be_bytes([msg.payload[0], msg.payload[1], msg.payload[2], msg.payload[3]]));
+        }
+        types::WINDOW_ACK if msg.payload.len() >= 4 => {
+            conn.peer_window = u32::from_be_bytes([msg.payload[0], msg.payload[1], msg.payload[2], msg.payload[3]]);
+        }
+        types::ACK | types::USER_CONTROL | types::PEER_BANDWIDTH => {}
+        types::COMMAND_AMF0 | types::COMMAND_AMF3 => {
+            let payload = if msg.type_id == types::COMMAND_AMF3 { msg.payload.slice(1.min(msg.payload.len())..) } else { msg.payload.clone() };
+            let cmd = rtmp::parse_command(&payload).map_err(|e| format!("bad command: {e}"))?;
+            command(shared, id, conn, app, publishing, cmd, msg.stream_id).await?;
+        }
+        types::DATA_AMF0 => {
+            if let (Some(p), Some(meta)) = (publishing.as_ref(), rtmp::parse_metadata(&msg.payload)) {
+                p.broadcast.set_metadata(metadata(&meta));
+            }
+        }
+        types::VIDEO => {
+            if let Some(p) = publishing.as_ref() {
+                match flv::parse_video(&msg.payload) {
+                    Ok(Video::Config(c)) => p.broadcast.video_config(c),
+                    Ok(Video::Frame(f)) => p.broadcast.video_frame(msg.timestamp, f.keyframe, f.cts, f.data),
+                    Ok(Video::Other) => {}
+                    Err(e) => {
+                        tracing::debug!(conn = id, error = %e, "video message skipped");
+                    }
+                }
+            }
+        }
+        types::AUDIO => {
+            if let Some(p) = publishing.as_ref() {
+                match flv::parse_audio(&msg.payload) {
+                    Ok(Audio::Config(c)) => p.broadcast.audio_config(c),
+                    Ok(Audio::Frame(f)) => p.broadcast.audio_frame(msg.timestamp, f),
+                    Ok(Audio::Other) => {}
+                    Err(e) => {
+                        tracing::debug!(conn = id, error = %e, "audio message skipped");
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn metadata(v: &Value) -> Metadata {
+    let num = |k: &str| v.get(k).and_then(Value::as_f64).filter(|n| n.is_finite() && *n > 0.0);
+    Metadata {
+        framerate: num("framerate").or_else(|| num("fps")),
+        video_bitrate: num("videodatarate").map(|k| (k * 1000.0) as u64),
+        audio_bitrate: num("audiodatarate").map(|k| (k * 1000.0) as u64),
+        width: num("width").map(|n| n as u32),
+        height: num("height").map(|n| n as u32),
+    }
+}
+
+async fn command(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut String, publishing: &mut Option<Publishing>, cmd: rtmp::Command, stream_id: u32) -> Result<(), Reason> {
+    match cmd.name.as_str() {
+        "connect" => {
+            *app = cmd.object.get("app").and_then(Value::as_str).unwrap_or("").chars().take(512).collect();
+            conn.send(&rtmp::control(types::WINDOW_ACK, rtmp::WINDOW));
+            conn.send(&rtmp::peer_bandwidth(rtmp::WINDOW));
+            conn.send(&rtmp::control(types::SET_CHUNK_SIZE, rtmp::OUT_CHUNK_SIZE as u32));
+            conn.send(&rtmp::connect_result(cmd.transaction));
+        }
+        "releaseStream" | "FCPublish" => {
+            conn.send(&rtmp::result(cmd.transaction, Value::Null, Value::Undefined));
+        }
+        "createStream" => {
+            conn.send(&rtmp::result(cmd.transaction, Value::Null, Value::Number(1.0)));
+        }
+        "publish" => {
+            if publishing.is_some() {
+                return Err("second publish on one connection".into());
+            }
+            let name = cmd.args.first().and_then(Value::as_str).unwrap_or("");
+            let sid = stream_id.max(1);
+            match authorize(shared, app, name).await {
+                Ok((lv, org, grant)) => {
+                    let p = start_publishing(shared, id, lv, org, grant);
+                    conn.send(&rtmp::stream_begin(sid));
+                    conn.send(&rtmp::on_status(sid, "status", "NetStream.Publish.Start", &format!("publishing {}", p.lv)));
+                    tracing::info!(conn = id, lv = %p.lv, org = %p.org, "RTMP publish started");
+                    *publishing = Some(p);
+                }
+                Err((code, why)) => {
+                    tracing::warn!(conn = id, app = %app, reason = %why, "RTMP publish refused");
+                    conn.send(&rtmp::on_status(sid, "error", code, &why));
+                    let _ = conn.flush().await;
+                    return Err(format!("publish refused: {why}"));
+                }
+            }
+        }
+        "FCUnpublish" | "deleteStream" | "closeStream" if publishing.is_some() => {
+            return Err(format!("encoder sent {}", cmd.name));
+        }
+        "play" | "play2" => {
+            conn.send(&rtmp::on_status(stream_id, "error", "NetStream.Play.Failed", "this server only accepts publishers"));
+            let _ = conn.flush().await;
+            return Err("play is not supported".into());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn authorize(shared: &Arc<Shared>, app: &str, name: &str) -> Result<(String, String, Grant), (&'static str, String)> {
+    let Some((lv, key)) = rtmp::publish_target(app, name) else {
+        return Err(("NetStream.Publish.BadName", "expected rtmp://host/live/<external_input_id> with the stream key as stream name".into()));
+    };
+    let org = match shared.lookup.org_of(&lv).await {
+        Ok(Some(org)) => org,
+        Ok(None) => return Err(("NetStream.Publish.BadName", format!("auth_failed: unknown input {lv}"))),
+        Err(e) => {
+            tracing::error!(lv = %lv, error = %e, "input lookup failed");
+            return Err(("NetStream.Publish.Failed", "input lookup failed".into()));
+        }
+    };
+    let req = AuthRequest {
+        action: Action::Publish,
+        namespace: vec![b"stream".to_vec(), org.as_bytes().to_vec(), lv.as_bytes().to_vec()],
+        track: None,
+        token: Some(key.into_bytes()),
+    };
+    match shared.authorizer.authorize(req).await {
+        Ok(g) => Ok((lv, org, g)),
+        Err(d) => Err(("NetStream.Publish.Unauthorized", format!("auth_failed: {}", d.0))),
+    }
+}
+
+fn start_publishing(shared: &Arc<Shared>, id: u64, lv: String, org: String, grant: Grant) -> Publishing {
+    let kick = CancellationToken::new();
+    let revoked = grant.revoked.clone().unwrap_or_default();
+    let mut slots = lock(&shared.slots);
+    let broadcast = match slots.get_mut(&lv) {
+        Some(slot) if slot.org == org => {
+            // A reconnect (or a second encoder): the newest wins, the broadcast continues.
+            slot.kick.cancel();
+            slot.owner = id;
+            slot.kick = kick.clone();
+            slot.broadcast.attach();
+            slot.broadcast.clone()
+        }
+        _ => {
+            if let Some(old) = slots.remove(&lv) {
+                old.kick.cancel();
+                old.broadcast.close("replaced");
+            }
+            let b = Broadcast::new(&shared.config, shared.registry.clone(), &org, &lv, SESSION_BASE + id, shared.statuses.clone());
+            slots.insert(lv.clone(), Slot { org: org.clone(), broadcast: b.clone(), owner: id, kick: kick.clone() });
+            b
+        }
+    };
+    Publishing { lv, org, broadcast, kick, revoked, _grant: grant }
+}
+
+async fn end_publishing(shared: &Arc<Shared>, id: u64, p: Publishing, grace: Duration) {
+    let owns = |slots: &HashMap<String, Slot>| slots.get(&p.lv).is_some_and(|s| s.owner == id);
+    if !owns(&lock(&shared.slots)) {
+        return;
+    }
+    p.broadcast.detach();
+    let Publishing { lv, broadcast, _grant, .. } = p;
+    drop(_grant); // the input is idle while nobody publishes
+    tokio::time::sleep(grace).await;
+    let mut slots = lock(&shared.slots);
+    if slots.get(&lv).is_some_and(|s| s.owner == id) {
+        slots.remove(&lv);
+        drop(slots);
+        tracing::info!(lv = %lv, "RTMP broadcast ended (no reconnect within the grace window)");
+        broadcast.close("encoder disconnected");
+    }
+}

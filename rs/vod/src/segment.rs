@@ -1,0 +1,207 @@
+//! Split a single-track fragmented MP4 file (ffmpeg's `empty_moov` output) into its CMAF
+//! header (ftyp+moov) and an index of fragments, reading only box headers and `moof` boxes
+//! (media data is skipped with a seek). Segments are then byte ranges of the same file: a
+//! segment is one or more whole fragments, contiguous on disk.
+
+use std::io::SeekFrom;
+use std::path::Path;
+
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+use crate::boxes::{self, BoxError, FragmentInfo, TrackInfo};
+
+/// Largest `ftyp`/`moov`/`moof` we read into memory.
+const MAX_META_BOX: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    #[error("reading {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("fragmented MP4: {0}")]
+    Box(#[from] BoxError),
+    #[error("fragmented MP4: {0}")]
+    Invalid(&'static str),
+}
+
+/// One fragment (moof + mdat) of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// Byte offset of the `moof`.
+    pub offset: u64,
+    /// Through the end of the following `mdat`.
+    pub len: u64,
+    pub info: FragmentInfo,
+}
+
+/// A fragmented single-track file, indexed.
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    /// ftyp + moov, verbatim: the CMAF header.
+    pub init: Vec<u8>,
+    pub track: TrackInfo,
+    pub fragments: Vec<Fragment>,
+}
+
+async fn read_exact_at(
+    f: &mut tokio::fs::File,
+    buf: &mut [u8],
+    what: &str,
+) -> Result<usize, SegmentError> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = f
+            .read(&mut buf[got..])
+            .await
+            .map_err(|e| SegmentError::Io(what.to_owned(), e))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
+}
+
+/// Index `path`.
+pub async fn index(path: &Path) -> Result<Indexed, SegmentError> {
+    let what = path.display().to_string();
+    let mut f = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| SegmentError::Io(what.clone(), e))?;
+    let file_len = f
+        .metadata()
+        .await
+        .map_err(|e| SegmentError::Io(what.clone(), e))?
+        .len();
+    let mut init = Vec::new();
+    let mut track: Option<TrackInfo> = None;
+    let mut fragments = Vec::new();
+    // A moof waiting for its mdat: (offset, info).
+    let mut open: Option<(u64, FragmentInfo)> = None;
+    let mut pos = 0u64;
+    let mut head = [0u8; 32];
+    while pos < file_len {
+        f.seek(SeekFrom::Start(pos))
+            .await
+            .map_err(|e| SegmentError::Io(what.clone(), e))?;
+        let n = read_exact_at(&mut f, &mut head, &what).await?;
+        let h = boxes::header(&head[..n])?.ok_or(SegmentError::Invalid("truncated box header"))?;
+        let size = h.size.unwrap_or(file_len - pos);
+        if pos.saturating_add(size) > file_len {
+            return Err(SegmentError::Invalid("box runs past the end of the file"));
+        }
+        match &h.kind {
+            b"ftyp" | b"moov" | b"moof" => {
+                if size > MAX_META_BOX {
+                    return Err(SegmentError::Invalid("metadata box too large"));
+                }
+                let len = usize::try_from(size).map_err(|_| SegmentError::Invalid("box size"))?;
+                let mut b = vec![0u8; len];
+                f.seek(SeekFrom::Start(pos))
+                    .await
+                    .map_err(|e| SegmentError::Io(what.clone(), e))?;
+                if read_exact_at(&mut f, &mut b, &what).await? != len {
+                    return Err(SegmentError::Invalid("short read"));
+                }
+                let hl = usize::try_from(h.header_len).unwrap_or(len).min(len);
+                match &h.kind {
+                    b"moov" => {
+                        let tracks = boxes::parse_moov(&b[hl..])?;
+                        track = Some(
+                            tracks
+                                .into_iter()
+                                .next()
+                                .ok_or(SegmentError::Invalid("moov has no track"))?,
+                        );
+                        init.extend_from_slice(&b);
+                    }
+                    b"ftyp" => init.extend_from_slice(&b),
+                    _ => {
+                        let info = boxes::parse_moof(&b[hl..], track.as_ref())?;
+                        open = Some((pos, info));
+                    }
+                }
+            }
+            b"mdat" => {
+                if let Some((offset, info)) = open.take() {
+                    fragments.push(Fragment {
+                        offset,
+                        len: pos + size - offset,
+                        info,
+                    });
+                }
+            }
+            _ => {}
+        }
+        pos += size.max(8);
+    }
+    let track = track.ok_or(SegmentError::Invalid("no moov"))?;
+    Ok(Indexed {
+        init,
+        track,
+        fragments,
+    })
+}
+
+/// Segment boundaries (decode times in seconds) from the fragments of the reference (video)
+/// track: a segment starts at a fragment that starts with a sync sample, at least `min_secs`
+/// after the previous boundary.
+pub fn boundaries(reference: &Indexed, min_secs: f64) -> Vec<f64> {
+    let ts = f64::from(reference.track.timescale.max(1));
+    let mut out: Vec<f64> = Vec::new();
+    for fr in &reference.fragments {
+        let t = fr.info.decode_time as f64 / ts;
+        match out.last() {
+            None => out.push(t),
+            Some(&last) if fr.info.starts_with_sync && t - last >= min_secs - 1e-6 => out.push(t),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A planned segment of one track: a contiguous byte range and its timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub offset: u64,
+    pub len: u64,
+    /// Decode time of the first sample, track timescale.
+    pub start: u64,
+    /// Track timescale.
+    pub duration: u64,
+}
+
+/// Assign the fragments of `track` to the segments that start at `bounds` (seconds): a
+/// fragment belongs to the last boundary at or before its start (with half a frame of slack
+/// for rounding). Empty segments are skipped, so every track has at most `bounds.len()`.
+pub fn plan(track: &Indexed, bounds: &[f64]) -> Vec<Vec<Planned>> {
+    let ts = f64::from(track.track.timescale.max(1));
+    let mut segs: Vec<Vec<Fragment>> = vec![Vec::new(); bounds.len().max(1)];
+    for fr in &track.fragments {
+        let t = fr.info.decode_time as f64 / ts + 0.010;
+        let i = bounds.partition_point(|b| *b <= t).saturating_sub(1);
+        if let Some(s) = segs.get_mut(i) {
+            s.push(*fr);
+        }
+    }
+    segs.into_iter()
+        .map(|frs| {
+            // Split into runs of contiguous fragments (normally one run).
+            let mut runs: Vec<Planned> = Vec::new();
+            for fr in frs {
+                match runs.last_mut() {
+                    Some(r) if r.offset + r.len == fr.offset => {
+                        r.len += fr.len;
+                        r.duration += fr.info.duration;
+                    }
+                    _ => runs.push(Planned {
+                        offset: fr.offset,
+                        len: fr.len,
+                        start: fr.info.decode_time,
+                        duration: fr.info.duration,
+                    }),
+                }
+            }
+            runs
+        })
+        .collect()
+}
