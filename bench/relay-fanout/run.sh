@@ -4,7 +4,8 @@
 # markdown table: egress Gbit/s, engine CPU seconds per Gbit delivered, per-object delay
 # percentiles and lost objects.
 #
-# Env: SECONDS_PER_RUN (10), BITRATE (3000000), GROUP_MS (1000), FPS (30), SUBSCRIBERS.
+# Env: SECONDS_PER_RUN (10), BITRATE (3000000), GROUP_MS (1000), FPS (30), SUBSCRIBERS,
+# MAX_UDP_PAYLOAD (1452: internet-safe packets; e.g. 8952 for jumbo-frame networks).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -14,12 +15,14 @@ bitrate="${BITRATE:-3000000}"
 group_ms="${GROUP_MS:-1000}"
 fps="${FPS:-30}"
 subscribers="${SUBSCRIBERS:-100 500 1000}"
+mtu="${MAX_UDP_PAYLOAD:-1452}"
 
 cargo build --release -p clutchcall -p clutchcall-client >&2
 
 data="$(mktemp -d)"
 out="$data/engine.out"
 target/release/clutchcall serve --public-prefix "" --data-dir "$data" --http 127.0.0.1:0 --relay 127.0.0.1:0 \
+    --relay-max-udp-payload "$mtu" \
     >"$out" 2>"$data/engine.err" &
 engine=$!
 cleanup() { kill "$engine" 2>/dev/null || true; wait "$engine" 2>/dev/null || true; rm -rf "$data"; }
@@ -44,7 +47,7 @@ echo "|---:|---:|---:|---:|---:|---:|"
 for n in $subscribers; do
     before="$(cpu_ticks)"
     json="$(target/release/relay-fanout --relay "moqt://$relay" --http "http://$http" \
-        --subscribers "$n" --seconds "$seconds" --bitrate "$bitrate" --group-ms "$group_ms" --fps "$fps")"
+        --subscribers "$n" --seconds "$seconds" --bitrate "$bitrate" --group-ms "$group_ms" --fps "$fps" --max-udp-payload "$mtu")"
     after="$(cpu_ticks)"
     echo "$json" >&2
     python3 - "$json" "$before" "$after" "$ticks" <<'PY'

@@ -14,11 +14,13 @@ import { goLive, videoStats } from './lib/recipe.mjs';
 let engine;
 let browser;
 let creds;
+let expiring; // a 60 s playback token minted at start (the engine's shortest TTL), used last
 
 before(async () => {
   // Tokens enforced: no --public-prefix.
   engine = await startEngine({ publicPrefix: null });
   creds = await engine.credentials();
+  expiring = await mintExpiring();
   // Lets the player start with sound (a user's click does this in a real browser).
   browser = await launchBrowser({ args: ['--autoplay-policy=no-user-gesture-required'] });
 });
@@ -64,7 +66,6 @@ test('recipe 1: publish the webcam from one page, watch it from a signed URL in 
   const first = await viewPage.evaluate(videoStats);
   await sleep(3000);
   const later = await viewPage.evaluate(videoStats);
-  console.log(JSON.stringify({ first, later }));
   assert.ok(later.totalVideoFrames > first.totalVideoFrames, `frames grow: ${JSON.stringify({ first, later })}`);
   assert.ok(later.currentTime > first.currentTime, 'playback advances');
   assert.equal(later.paused, false);
@@ -81,4 +82,105 @@ test('recipe 1: publish the webcam from one page, watch it from a signed URL in 
   assert.deepEqual(await viewPage.evaluate(() => window.player.errors), []);
   await pubPage.context().close();
   await viewPage.context().close();
+});
+
+/** REST call with the admin key (node side). */
+async function api(method, path, body) {
+  const res = await fetch(`${engine.httpUrl}/v1/orgs/${creds.orgId}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${creds.apiKey}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function mintExpiring() {
+  const { input } = await api('POST', '/live_inputs', { name: 'expiring', ingest: 'fmp4' });
+  const signed = await api('POST', `/live_inputs/${input.id}/playback_tokens`, { ttlSeconds: 60 });
+  return { ...signed, id: input.external_input_id };
+}
+
+test('a wrong stream key makes publish reject with auth_failed and a clear message', async () => {
+  const { input } = await api('POST', '/live_inputs', { name: 'wrong key', ingest: 'fmp4' });
+  const page = await publisherPage();
+  const result = await page.evaluate(async ({ relayUrl, id, namespace }) => {
+    const { Streams } = await import('@clutchcall/sdk/streams');
+    const pub = new Streams({ relayUrl }).publisher({ timesliceMs: 500 });
+    const cam = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    try {
+      await pub.publish(id, 'sk_not_the_key', cam, namespace);
+      return { resolved: true };
+    } catch (e) {
+      return { name: e.name, code: e.code, message: e.message };
+    } finally {
+      cam.getTracks().forEach((t) => t.stop());
+    }
+  }, { relayUrl: engine.relayUrl, id: input.external_input_id, namespace: input.namespace });
+  assert.equal(result.resolved, undefined, 'publish must reject');
+  assert.equal(result.code, 'auth_failed', JSON.stringify(result));
+  assert.match(result.message, /stream key/);
+  await page.context().close();
+});
+
+test('a viewer joining late starts at the current group, not the start of the cache', async () => {
+  const pubPage = await publisherPage();
+  const live = await pubPage.evaluate(goLive, {
+    baseUrl: engine.httpUrl, apiKey: creds.apiKey, orgId: creds.orgId, relayUrl: engine.relayUrl, timesliceMs: 500,
+  });
+  // Let several groups go by (the relay caches them all).
+  await until('five groups published', () =>
+    pubPage.evaluate(() => {
+      const s = window.recipe.pub.stats;
+      return s.videoGroup !== undefined && window.recipe.firstGroup !== undefined
+        ? Number(s.videoGroup - window.recipe.firstGroup) >= 5
+        : ((window.recipe.firstGroup ??= s.videoGroup), false);
+    }),
+  );
+  const joinGroup = BigInt(await pubPage.evaluate(() => String(window.recipe.pub.stats.videoGroup)));
+  const viewPage = await openPage(browser);
+  await viewPage.goto(live.url);
+  await until('onStarted', () => viewPage.evaluate(() => window.player?.started === true));
+  const stats = await viewPage.evaluate(() => {
+    const s = window.player.viewer.stats;
+    return { firstGroup: String(s.firstGroup), lastGroup: String(s.lastGroup) };
+  });
+  const firstGroup = BigInt(stats.firstGroup);
+  // It starts at the group that was current when it joined (or the next, had one begun since):
+  // within one group of the live edge, from that group's keyframe.
+  assert.ok(firstGroup >= joinGroup && firstGroup <= joinGroup + 1n, `joined at ${joinGroup}, first group ${firstGroup}`);
+  const a = await viewPage.evaluate(videoStats);
+  await until('frames keep coming', async () => (await viewPage.evaluate(videoStats)).totalVideoFrames > a.totalVideoFrames + 10);
+  assert.deepEqual(await viewPage.evaluate(() => window.player.errors), []);
+  await pubPage.evaluate(() => window.recipe.pub.stop());
+  await viewPage.evaluate(() => window.player.viewer.stop());
+  await pubPage.context().close();
+  await viewPage.context().close();
+});
+
+test('an expired playback token gives onError with auth_failed (relay and playback API)', async () => {
+  const wait = Date.parse(expiring.expiresAt) - Date.now() + 1500;
+  if (wait > 0) await sleep(wait);
+
+  // 1. The signed URL's player page (recipe 1's viewer: relayUrl given, token from ?token=): the
+  //    relay refuses the token and closes the session with auth_failed.
+  const page = await openPage(browser);
+  await page.goto(expiring.url);
+  const errors = await until('onError', () => page.evaluate(() => (window.player?.errors.length ? window.player.errors : null)));
+  assert.equal(errors[0].code, 'auth_failed', JSON.stringify(errors));
+  assert.equal(await page.evaluate(() => window.player.started), false);
+
+  // 2. Recipe 2's construction (no relayUrl: the SDK asks GET /v1/playback/{id}, which refuses).
+  const viaApi = await page.evaluate(async ({ id, token }) => {
+    const { Streams } = await import('@clutchcall/sdk/streams');
+    const errs = [];
+    const viewer = new Streams({ apiBase: '', token }).viewer({ onError: (e) => errs.push({ code: e.code, reason: e.reason }) });
+    viewer.attach(document.createElement('video'));
+    const rejected = await viewer.play(id).then(() => null, (e) => e.code);
+    return { errs, rejected };
+  }, { id: expiring.id, token: expiring.token });
+  assert.equal(viaApi.rejected, 'auth_failed');
+  assert.deepEqual(viaApi.errs, [{ code: 'auth_failed', reason: 'token_expired' }]);
+  await page.context().close();
 });

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// [default: 127.0.0.1:4443]
     #[arg(long, env = "CLUTCHCALL_RELAY")]
     pub relay: Option<SocketAddr>,
+    /// RTMP ingest listen address (OBS: rtmp://<host>/live/<external_input_id>, stream key =
+    /// the input's stream key). [default: 127.0.0.1:1935]
+    #[arg(long, env = "CLUTCHCALL_RTMP")]
+    pub rtmp: Option<SocketAddr>,
     /// Namespace prefix (`/`-separated tuple fields) that needs no token to publish or watch.
     /// An empty string opens every namespace: for tests only.
     #[arg(long, env = "CLUTCHCALL_PUBLIC_PREFIX")]
@@ -72,6 +76,10 @@ pub struct ServeArgs {
     /// Public relay URL that viewers are sent to. [default: https://<--relay>]
     #[arg(long, env = "CLUTCHCALL_RELAY_URL")]
     pub relay_url: Option<String>,
+    /// Largest UDP payload the relay's MTU discovery may reach. Keep the default on the
+    /// internet; raise it (e.g. 8952) where jumbo frames or loopback allow. [default: 1452]
+    #[arg(long, env = "CLUTCHCALL_RELAY_MAX_UDP_PAYLOAD")]
+    pub relay_max_udp_payload: Option<u16>,
 }
 
 /// The optional TOML file: the same keys as the flags, in snake_case.
@@ -82,6 +90,7 @@ struct FileConfig {
     database_url: Option<String>,
     http: Option<SocketAddr>,
     relay: Option<SocketAddr>,
+    rtmp: Option<SocketAddr>,
     public_prefix: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -91,6 +100,7 @@ struct FileConfig {
     publisher_grace_ms: Option<u64>,
     public_url: Option<String>,
     relay_url: Option<String>,
+    relay_max_udp_payload: Option<u16>,
 }
 
 /// Everything resolved.
@@ -100,6 +110,7 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub http: SocketAddr,
     pub relay: Vec<SocketAddr>,
+    pub rtmp: SocketAddr,
     pub public_prefix: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -108,6 +119,7 @@ pub struct Settings {
     pub publisher_grace: Duration,
     pub public_url: Option<String>,
     pub relay_url: Option<String>,
+    pub relay_max_udp_payload: u16,
 }
 
 impl Settings {
@@ -146,6 +158,10 @@ impl Settings {
                 .or(file.http)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             relay: relays,
+            rtmp: serve
+                .rtmp
+                .or(file.rtmp)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1935))),
             public_prefix: serve.public_prefix.or(file.public_prefix),
             tls_cert: serve.tls_cert.or(file.tls_cert),
             tls_key: serve.tls_key.or(file.tls_key),
@@ -163,6 +179,7 @@ impl Settings {
             ),
             public_url: serve.public_url.or(file.public_url),
             relay_url: serve.relay_url.or(file.relay_url),
+            relay_max_udp_payload: serve.relay_max_udp_payload.or(file.relay_max_udp_payload).unwrap_or(1452),
         })
     }
 }
@@ -233,6 +250,7 @@ mod tests {
             "database_url",
             "http",
             "relay",
+            "rtmp",
             "public_prefix",
             "tls_cert",
             "tls_key",
@@ -241,6 +259,7 @@ mod tests {
             "publisher_grace_ms",
             "public_url",
             "relay_url",
+            "relay_max_udp_payload",
         ] {
             assert!(
                 SAMPLE_CONFIG.contains(&format!("{key} =")),

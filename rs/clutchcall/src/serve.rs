@@ -39,6 +39,7 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     // Relay UDP listener(s).
     let mut quic_config = net::server::Config::new(certs.clone());
     quic_config.listen = settings.relay.clone();
+    quic_config.tuning.max_udp_payload = settings.relay_max_udp_payload;
     let mut quic = net::server::Server::bind(quic_config).with_context(|| {
         format!(
             "binding the relay on {:?} (UDP); is the port in use?",
@@ -112,11 +113,26 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
             .await
     });
 
+    // RTMP ingest (recipe 2): publishes into this relay in process.
+    let rtmp_auth = Arc::new(RtmpAuth(api.clone()));
+    let rtmp = ingest::Server::bind(
+        ingest::Config {
+            listen: settings.rtmp,
+            ..Default::default()
+        },
+        &relay,
+        rtmp_auth.clone(),
+        rtmp_auth,
+    )
+    .await
+    .with_context(|| format!("binding RTMP on {}; is the port in use?", settings.rtmp))?;
+    let rtmp_addr = rtmp.local_addr().context("reading the RTMP address")?;
+
     ready.store(true, Ordering::Release);
-    info!(http = %http_addr, relay = ?relay_addrs, %relay_url, data_dir = %settings.data_dir.display(), "clutchcall serving");
+    info!(http = %http_addr, relay = ?relay_addrs, rtmp = %rtmp_addr, %relay_url, data_dir = %settings.data_dir.display(), "clutchcall serving");
     // One line on stdout for scripts and tests that start the engine on port 0.
     println!(
-        "clutchcall listening http={http_addr} relay={}",
+        "clutchcall listening http={http_addr} relay={} rtmp={rtmp_addr}",
         relay_addrs
             .iter()
             .map(|a| a.to_string())
@@ -150,6 +166,10 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
             anyhow::bail!("HTTP server stopped unexpectedly");
         }
         _ = accept_loop => anyhow::bail!("relay listener stopped unexpectedly"),
+        r = rtmp.run() => {
+            r.context("RTMP ingest failed")?;
+            anyhow::bail!("RTMP ingest stopped unexpectedly");
+        }
         _ = certs.run_rotation() => anyhow::bail!("certificate rotation stopped unexpectedly"),
         _ = cert_hash => {},
         _ = shutdown_signal() => {
@@ -166,6 +186,50 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     }
     info!("bye");
     Ok(())
+}
+
+/// The RTMP ingest's view of the control plane: stream keys are checked like MoQT publishers'
+/// (but recorded as ingest "rtmp"), and an RTMP URL's `lv_…` id is mapped to its org.
+struct RtmpAuth(api::Api);
+
+impl relay::auth::Authorizer for RtmpAuth {
+    fn authorize(
+        &self,
+        request: relay::auth::AuthRequest,
+    ) -> futures::future::BoxFuture<'static, Result<relay::auth::Grant, relay::auth::Denied>> {
+        let api = self.0.clone();
+        Box::pin(async move {
+            let field = |i: usize| {
+                request
+                    .namespace
+                    .get(i)
+                    .and_then(|f| std::str::from_utf8(f).ok())
+                    .map(str::to_owned)
+            };
+            let (Some(org), Some(lv)) = (field(1), field(2)) else {
+                return Err(relay::auth::Denied("namespace names no input".into()));
+            };
+            let key = request.token.unwrap_or_default();
+            api.authorize_publish(&org, &lv, &key, api::Ingest::Rtmp)
+                .await
+        })
+    }
+}
+
+impl ingest::Lookup for RtmpAuth {
+    fn org_of(&self, lv: &str) -> futures::future::BoxFuture<'static, Result<Option<String>, String>> {
+        // The control plane has no lookup by external id alone yet: try each org.
+        let api = self.0.clone();
+        let lv = lv.to_owned();
+        Box::pin(async move {
+            for org in api.list_orgs().await.map_err(|e| e.to_string())? {
+                if api.get_input(&org.id, &lv).await.is_ok_and(|i| i.external_input_id == lv) {
+                    return Ok(Some(org.id));
+                }
+            }
+            Ok(None)
+        })
+    }
 }
 
 async fn shutdown_signal() {

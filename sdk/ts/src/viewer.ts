@@ -151,6 +151,9 @@ export class Viewer {
   private readonly throughput = new ThroughputEstimator();
   private lastStall = -Infinity;
   private groupDurationS = 1;
+  private info: { firstGroup: bigint | undefined; lastGroup: bigint | undefined; objects: number; bytes: number; video: string | undefined; audio: string | undefined; migrations: number } = {
+    firstGroup: undefined, lastGroup: undefined, objects: 0, bytes: 0, video: undefined, audio: undefined, migrations: 0,
+  };
 
   constructor(
     private readonly ctx: ViewerContext,
@@ -170,15 +173,26 @@ export class Viewer {
     this.stopped = false;
     this.started = false;
     const gen = ++this.generation;
-    const kind = playbackKind(id);
+    this.info = { firstGroup: undefined, lastGroup: undefined, objects: 0, bytes: 0, video: undefined, audio: undefined, migrations: 0 };
     try {
+      const kind = playbackKind(id);
       if (kind === "live") await this.playLive(id, opts, gen);
       else await this.playVod(id, gen);
     } catch (e) {
       const err = toStreamsError(e);
-      this.teardown();
+      const current = gen === this.generation && !this.stopped;
+      if (current) this.teardown();
+      if (current) this.options.onError?.(err);
       throw err;
     }
+  }
+
+  /**
+   * What the viewer is playing: the first and latest video group received (live), objects and
+   * bytes received, the chosen rendition track names and how often it moved sessions (GOAWAY).
+   */
+  get stats(): { firstGroup: bigint | undefined; lastGroup: bigint | undefined; objects: number; bytes: number; video: string | undefined; audio: string | undefined; migrations: number; throughputBps: number | undefined } {
+    return { ...this.info, throughputBps: this.throughput.bitsPerSecond };
   }
 
   /** Stop playback and release the session and the MediaSource. */
@@ -242,7 +256,7 @@ export class Viewer {
     const end = b.end(b.length - 1);
     if (video.currentTime < b.start(0) || (video.currentTime === 0 && !this.started)) {
       video.currentTime = b.start(b.length - 1);
-      void video.play().catch(() => undefined);
+      startPlayback(video);
     } else if (end - video.currentTime > 1.5 * this.groupDurationS) {
       video.currentTime = Math.max(b.start(b.length - 1), end - 0.1);
     }
@@ -331,6 +345,11 @@ export class Viewer {
   private async liveLane(session: MoqtSession, ns: Namespace, renditions: readonly CatalogTrack[], ms: MediaSource, gen: number, isVideo: boolean): Promise<void> {
     let index = isVideo ? initialRendition(renditions) : renditions.length - 1;
     let current = renditions[index] as CatalogTrack;
+    const note = (t: CatalogTrack) => {
+      if (isVideo) this.info.video = t.name;
+      else this.info.audio = t.name;
+    };
+    note(current);
     const feeder = new Feeder(ms.addSourceBuffer(mseType(current)));
     const token = this.ctx.token !== undefined ? { token: this.ctx.token } : {};
     const priority = isVideo ? 2 : 1;
@@ -367,6 +386,7 @@ export class Viewer {
       const prevType = mseType(current);
       current = n.track;
       index = n.idx;
+      note(current);
       const track = n.track;
       enqueue(async () => {
         if (mseType(track) !== prevType) feeder.changeType(mseType(track));
@@ -404,6 +424,12 @@ export class Viewer {
               continue;
             }
             this.throughput.sample(o.payload.length, o.transferMs);
+            this.info.objects++;
+            this.info.bytes += o.payload.length;
+            if (isVideo) {
+              if (this.info.firstGroup === undefined) this.info.firstGroup = o.groupId;
+              this.info.lastGroup = o.groupId;
+            }
             enqueue(async () => {
               await feeder.append(o.payload);
               resolveFirst?.();
@@ -432,6 +458,7 @@ export class Viewer {
   /** GOAWAY: resubscribe on a fresh session; MSE (segments mode) absorbs the overlap. */
   private async migrate(sessionOpts: SessionOptions, ns: Namespace, gen: number): Promise<void> {
     const old = this.session;
+    this.info.migrations++;
     try {
       const fresh = await MoqtSession.reconnect(sessionOpts, old?.goAway);
       if (gen !== this.generation) {
@@ -495,7 +522,7 @@ export class Viewer {
     );
     firstDone = true;
     void firstDone;
-    void (this.video as HTMLVideoElement).play().catch(() => undefined);
+    startPlayback(this.video as HTMLVideoElement);
   }
 
   /** Fetch init + segments of one track in order, staying at most 30 s ahead of playback. */
@@ -531,4 +558,17 @@ export function initialRendition(renditions: readonly CatalogTrack[]): number {
     if ((t.bitrate ?? 0) <= 3_000_000) best = i;
   });
   return best;
+}
+
+/**
+ * `video.play()`; when the browser's autoplay policy refuses sound without a user gesture, play
+ * muted instead (the page can offer an unmute button: `volumechange` fires).
+ */
+function startPlayback(video: HTMLVideoElement): void {
+  video.play().catch((e: unknown) => {
+    if (e instanceof DOMException && e.name === "NotAllowedError" && !video.muted) {
+      video.muted = true;
+      video.play().catch(() => undefined);
+    }
+  });
 }

@@ -3085,13 +3085,28 @@ var Publisher = class {
         this.resolveReady = resolve;
         this.rejectReady = reject;
       });
+      ready.catch(() => void 0);
       if (video !== void 0) await this.startVideo(video, Processor);
       if (audio !== void 0) await this.startAudio(audio, Processor);
       await withTimeout(ready, 15e3, "encoders produced no output");
     } catch (e) {
       this.stop();
-      throw toStreamsError(e);
+      const err = toStreamsError(e);
+      if (err.code === "auth_failed") {
+        throw new StreamsError(
+          "auth_failed",
+          `the relay refused the stream key for ${namespace} (auth_failed): use the input's current stream key (shown once by liveInputs.create or rotateStreamKey)`,
+          { cause: err, reason: err.reason ?? "auth_failed" }
+        );
+      }
+      throw err;
     }
+  }
+  /** Where the publisher is: current group IDs and the chosen codecs (for monitoring and tests). */
+  get stats() {
+    const v = this.media.find((m) => m.kind === "video");
+    const a = this.media.find((m) => m.kind === "audio");
+    return { videoGroup: v?.group, audioGroup: a?.group, videoCodec: v?.codec, audioCodec: a?.codec, live: this.catalogPublished && !this.stopped };
   }
   /** Open the session, PUBLISH_NAMESPACE, then PUBLISH every track. */
   async connect() {
@@ -3610,6 +3625,15 @@ var Viewer = class {
   throughput = new ThroughputEstimator();
   lastStall = -Infinity;
   groupDurationS = 1;
+  info = {
+    firstGroup: void 0,
+    lastGroup: void 0,
+    objects: 0,
+    bytes: 0,
+    video: void 0,
+    audio: void 0,
+    migrations: 0
+  };
   /** Use this `<video>` element for playback. */
   attach(video) {
     this.video = video;
@@ -3622,15 +3646,25 @@ var Viewer = class {
     this.stopped = false;
     this.started = false;
     const gen = ++this.generation;
-    const kind = playbackKind(id);
+    this.info = { firstGroup: void 0, lastGroup: void 0, objects: 0, bytes: 0, video: void 0, audio: void 0, migrations: 0 };
     try {
+      const kind = playbackKind(id);
       if (kind === "live") await this.playLive(id, opts, gen);
       else await this.playVod(id, gen);
     } catch (e) {
       const err = toStreamsError(e);
-      this.teardown();
+      const current = gen === this.generation && !this.stopped;
+      if (current) this.teardown();
+      if (current) this.options.onError?.(err);
       throw err;
     }
+  }
+  /**
+   * What the viewer is playing: the first and latest video group received (live), objects and
+   * bytes received, the chosen rendition track names and how often it moved sessions (GOAWAY).
+   */
+  get stats() {
+    return { ...this.info, throughputBps: this.throughput.bitsPerSecond };
   }
   /** Stop playback and release the session and the MediaSource. */
   stop() {
@@ -3686,7 +3720,7 @@ var Viewer = class {
     const end = b.end(b.length - 1);
     if (video.currentTime < b.start(0) || video.currentTime === 0 && !this.started) {
       video.currentTime = b.start(b.length - 1);
-      void video.play().catch(() => void 0);
+      startPlayback(video);
     } else if (end - video.currentTime > 1.5 * this.groupDurationS) {
       video.currentTime = Math.max(b.start(b.length - 1), end - 0.1);
     }
@@ -3766,6 +3800,11 @@ var Viewer = class {
   async liveLane(session, ns, renditions, ms, gen, isVideo) {
     let index = isVideo ? initialRendition(renditions) : renditions.length - 1;
     let current = renditions[index];
+    const note = (t) => {
+      if (isVideo) this.info.video = t.name;
+      else this.info.audio = t.name;
+    };
+    note(current);
     const feeder = new Feeder(ms.addSourceBuffer(mseType(current)));
     const token = this.ctx.token !== void 0 ? { token: this.ctx.token } : {};
     const priority = isVideo ? 2 : 1;
@@ -3795,6 +3834,7 @@ var Viewer = class {
       const prevType = mseType(current);
       current = n.track;
       index = n.idx;
+      note(current);
       const track = n.track;
       enqueue(async () => {
         if (mseType(track) !== prevType) feeder.changeType(mseType(track));
@@ -3829,6 +3869,12 @@ var Viewer = class {
               continue;
             }
             this.throughput.sample(o.payload.length, o.transferMs);
+            this.info.objects++;
+            this.info.bytes += o.payload.length;
+            if (isVideo) {
+              if (this.info.firstGroup === void 0) this.info.firstGroup = o.groupId;
+              this.info.lastGroup = o.groupId;
+            }
             enqueue(async () => {
               await feeder.append(o.payload);
               resolveFirst?.();
@@ -3856,6 +3902,7 @@ var Viewer = class {
   /** GOAWAY: resubscribe on a fresh session; MSE (segments mode) absorbs the overlap. */
   async migrate(sessionOpts, ns, gen) {
     const old = this.session;
+    this.info.migrations++;
     try {
       const fresh = await MoqtSession.reconnect(sessionOpts, old?.goAway);
       if (gen !== this.generation) {
@@ -3914,7 +3961,7 @@ var Viewer = class {
     );
     firstDone = true;
     void firstDone;
-    void this.video.play().catch(() => void 0);
+    startPlayback(this.video);
   }
   /** Fetch init + segments of one track in order, staying at most 30 s ahead of playback. */
   async vodLane(catalogUrl, t, feeder, gen) {
@@ -3946,6 +3993,14 @@ function initialRendition(renditions) {
     if ((t.bitrate ?? 0) <= 3e6) best = i;
   });
   return best;
+}
+function startPlayback(video) {
+  video.play().catch((e) => {
+    if (e instanceof DOMException && e.name === "NotAllowedError" && !video.muted) {
+      video.muted = true;
+      video.play().catch(() => void 0);
+    }
+  });
 }
 
 // src/moqt/index.ts

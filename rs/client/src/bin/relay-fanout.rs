@@ -28,10 +28,11 @@ struct Args {
     fps: u64,
     sockets: usize,
     insecure: bool,
+    max_udp_payload: u16,
 }
 
 const USAGE: &str = "usage: relay-fanout --relay moqt://HOST:PORT [--http http://HOST:PORT | --insecure] \
-[--subscribers N=100] [--seconds S=10] [--bitrate BPS=3000000] [--group-ms MS=1000] [--fps N=30] [--sockets N=8]";
+[--subscribers N=100] [--seconds S=10] [--bitrate BPS=3000000] [--group-ms MS=1000] [--fps N=30] [--sockets N=8] [--max-udp-payload BYTES=1452]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -44,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         fps: 30,
         sockets: 8,
         insecure: false,
+        max_udp_payload: 1452,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
             "--group-ms" => a.group_ms = num(&value)?.max(1),
             "--fps" => a.fps = num(&value)?.max(1),
             "--sockets" => a.sockets = (num(&value)? as usize).max(1),
+            "--max-udp-payload" => a.max_udp_payload = num(&value)?.clamp(1200, 65_000) as u16,
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
@@ -139,6 +142,7 @@ async fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     };
     let mut config = Config::new(verify);
     config.buffer = 1024;
+    config.tuning.max_udp_payload = args.max_udp_payload;
     let endpoints = (0..args.sockets)
         .map(|_| net::client::Client::new(config.endpoint()))
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,0 +1,63 @@
+//! Benchmark helper for bench/rtmp-ingest: runs the RTMP ingest in process (relay registry, no
+//! network subscribers), accepts every key, and reports the process CPU over a window.
+//!
+//! Usage: rtmp_bench <listen addr> <warmup s> <measure s> <ladder: none|default> [preset]
+//! Prints `ready` once listening, then `cpu_seconds=<s> wall_seconds=<s> objects=<n>`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use relay::auth::{AuthRequest, Authorizer, Denied, DenyAll, Grant, Policy};
+
+struct AllowAll;
+impl Authorizer for AllowAll {
+    fn authorize(&self, _r: AuthRequest) -> BoxFuture<'static, Result<Grant, Denied>> {
+        Box::pin(async { Ok(Grant::default()) })
+    }
+}
+impl ingest::Lookup for AllowAll {
+    fn org_of(&self, _lv: &str) -> BoxFuture<'static, Result<Option<String>, String>> {
+        Box::pin(async { Ok(Some("org_bench".to_owned())) })
+    }
+}
+
+/// utime + stime of this process, seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat; index 11/12 after the ") " split. Also children (16, 17).
+    (t(11) + t(12) + t(13) + t(14)) / 100.0
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let listen: SocketAddr = args.get(1).map_or("127.0.0.1:19350", String::as_str).parse()?;
+    let warmup: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let measure: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let ladder = match args.get(4).map(String::as_str) {
+        Some("default") => ingest::Rendition::default_ladder(),
+        _ => vec![],
+    };
+    let preset = args.get(5).cloned().unwrap_or_else(|| "veryfast".into());
+    let relay = relay::Relay::new(relay::Config::default(), Policy::new(None, Arc::new(DenyAll)));
+    let auth = Arc::new(AllowAll);
+    let server = ingest::Server::bind(ingest::Config { listen, ladder, preset, ..Default::default() }, &relay, auth.clone(), auth).await?;
+    println!("ready");
+    let registry = relay.registry().clone();
+    let run = tokio::spawn(server.run());
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let count = |r: &relay::registry::Registry| r.tracks_under(&[]).iter().filter_map(|t| t.largest()).map(|l| l.group * 1000 + l.object).sum::<u64>();
+    let o0 = count(&registry);
+    tokio::time::sleep(Duration::from_secs(measure)).await;
+    let (c1, t1) = (cpu_seconds(), Instant::now());
+    let tracks = registry.tracks_under(&[]).len();
+    println!("cpu_seconds={:.3} wall_seconds={:.3} tracks={tracks} progress={}", c1 - c0, (t1 - t0).as_secs_f64(), count(&registry) - o0);
+    run.abort();
+    Ok(())
+}
