@@ -23,9 +23,9 @@ impl ingest::Lookup for AllowAll {
     }
 }
 
-/// utime + stime of this process, seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// utime + stime (+ waited children) of a process, seconds.
+fn cpu_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
@@ -49,7 +49,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = ingest::Server::bind(ingest::Config { listen, ladder, preset, ..Default::default() }, &relay, auth.clone(), auth).await?;
     println!("ready");
     let registry = relay.registry().clone();
+    let status = server.status();
     let run = tokio::spawn(server.run());
+    // This process plus the running transcoders.
+    let cpu_seconds = || {
+        let pids: Vec<u32> = status.borrow().values().filter_map(|s| s.transcoder_pid).collect();
+        cpu_of("self") + pids.iter().map(|p| cpu_of(&p.to_string())).sum::<f64>()
+    };
     tokio::time::sleep(Duration::from_secs(warmup)).await;
     let (c0, t0) = (cpu_seconds(), Instant::now());
     let count = |r: &relay::registry::Registry| r.tracks_under(&[]).iter().filter_map(|t| t.largest()).map(|l| l.group * 1000 + l.object).sum::<u64>();

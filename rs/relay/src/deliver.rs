@@ -181,6 +181,14 @@ pub async fn subscribe(
         .filter(|t| *t > 0)
         .map(Duration::from_millis)
         .unwrap_or(ctx.shared.config.lag_budget);
+    // OBJECT_DELIVERY_TIMEOUT: the smaller of the subscriber's parameter and the publisher's
+    // track property, when either is set (0 = none).
+    let object_timeout = [msg.params.object_delivery_timeout(), info.properties.object_delivery_timeout()]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > 0)
+        .min()
+        .map(Duration::from_millis);
     let delivery = Delivery {
         session: ctx.session.clone(),
         track: track.clone(),
@@ -189,6 +197,7 @@ pub async fn subscribe(
         start,
         end_group,
         lag_budget,
+        object_timeout,
         default_priority: info.publisher_priority,
         settings: settings_rx,
         streams: Arc::new(AtomicU64::new(0)),
@@ -263,6 +272,9 @@ struct Delivery {
     start: Location,
     end_group: Option<u64>,
     lag_budget: Duration,
+    /// Objects older than this (since the relay received them) are not sent: the subgroup's
+    /// stream is reset with DELIVERY_TIMEOUT, or the datagram dropped.
+    object_timeout: Option<Duration>,
     default_priority: u8,
     settings: watch::Receiver<Settings>,
     streams: Arc<AtomicU64>,
@@ -443,6 +455,11 @@ impl Delivery {
                     if obj.id < skip_below {
                         continue;
                     }
+                    if self.object_timeout.is_some_and(|t| obj.received.elapsed() > t) {
+                        metrics::counter!("relay_objects_expired_total").increment(1);
+                        let _ = stream.reset(crate::RESET_DELIVERY_TIMEOUT);
+                        return;
+                    }
                     let h = ObjectHeader {
                         object_id: obj.id,
                         properties: obj.properties.clone(),
@@ -526,7 +543,7 @@ impl Delivery {
             let p = *progress.borrow_and_update();
             for obj in sg.get_from(next) {
                 next += 1;
-                if obj.id < skip_below {
+                if obj.id < skip_below || self.object_timeout.is_some_and(|t| obj.received.elapsed() > t) {
                     continue;
                 }
                 let content = if obj.status == moqt::data::ObjectStatus::Normal {

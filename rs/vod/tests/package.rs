@@ -47,7 +47,7 @@ async fn remux_h264_aac_to_aligned_segments() {
     assert_eq!(tracks.len(), 2, "{c}");
     let v = &tracks[0];
     assert_eq!(v["name"], "video/source");
-    assert!(v["codec"].as_str().unwrap().starts_with("avc1.64"), "{v}");
+    assert!(v["codec"].as_str().unwrap().starts_with("avc1."), "{v}");
     assert_eq!(v["width"], 320);
     assert_eq!(v["isLive"], false);
     assert_eq!(v["segmentCount"], 4, "{v}");
