@@ -10,10 +10,12 @@ try {
   await page.goto(`${engine.httpUrl}/`);
   const r = await page.evaluate(async ({ relayUrl, id, namespace }) => {
     const { Streams, MoqtSession, moqt } = await import('@clutchcall/sdk/streams');
+    const cam = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
     const s = await MoqtSession.connect({ url: relayUrl, token: 'sk_bad', certificateHashBases: [''] });
     const t0 = performance.now();
     s.wt.closed.then((i) => console.log('wt.closed resolved', JSON.stringify(i), performance.now() - t0), (e) => console.log('wt.closed rejected', e.name, e.message, e.source, e.streamErrorCode, performance.now() - t0));
-    try { await s.publishNamespace(moqt.namespaceFromString(namespace), 'sk_bad'); } catch (e) { return { code: e.code, msg: e.message, t: performance.now() - t0 }; }
+    const ns = moqt.namespaceFromString(namespace);
+    try { await s.publishNamespace(ns, 'sk_bad'); } catch (e) { return { code: e.code, msg: e.message, t: performance.now() - t0 }; }
     return 'ok';
   }, { relayUrl: engine.relayUrl, id: input.external_input_id, namespace: input.namespace });
   console.log(r);

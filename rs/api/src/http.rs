@@ -104,7 +104,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// A caller authenticated by API key and allowed on the `{org}` of the path.
 pub(crate) struct OrgKey {
-    org: String,
+    pub(crate) org: String,
 }
 
 impl FromRequestParts<Api> for OrgKey {
@@ -145,7 +145,7 @@ impl FromRequestParts<Api> for OrgKey {
 
 /// A JSON body with precise rejections: 415 (`unsupported_media_type`), 413
 /// (`payload_too_large`), 400 (`malformed_json`), 422 (`invalid_body`).
-pub(crate) struct Body<T>(Option<T>);
+pub(crate) struct Body<T>(pub(crate) Option<T>);
 
 impl<T: DeserializeOwned> FromRequest<Api> for Body<T> {
     type Rejection = ApiError;
@@ -197,7 +197,7 @@ impl<T: DeserializeOwned> FromRequest<Api> for Body<T> {
 }
 
 impl<T> Body<T> {
-    fn required(self) -> ApiResult<T> {
+    pub(crate) fn required(self) -> ApiResult<T> {
         self.0.ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -215,7 +215,7 @@ impl<T: Default> Body<T> {
 }
 
 /// Path parameters; a segment that cannot be decoded (invalid UTF-8) names nothing: 404.
-pub(crate) struct P<T>(T);
+pub(crate) struct P<T>(pub(crate) T);
 
 impl<T: DeserializeOwned + Send> FromRequestParts<Api> for P<T> {
     type Rejection = ApiError;
@@ -228,12 +228,12 @@ impl<T: DeserializeOwned + Send> FromRequestParts<Api> for P<T> {
     }
 }
 
-struct Page {
-    limit: i64,
-    after: Option<Cursor>,
+pub(crate) struct Page {
+    pub(crate) limit: i64,
+    pub(crate) after: Option<Cursor>,
 }
 
-fn page(
+pub(crate) fn page(
     q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Page> {
     let Query(q) = q.map_err(|_| ApiError::invalid_parameter("malformed query string"))?;
@@ -258,7 +258,7 @@ fn page(
 }
 
 /// Fetch `limit + 1` rows to know whether another page exists.
-fn paginate<T>(
+pub(crate) fn paginate<T>(
     mut rows: Vec<T>,
     limit: i64,
     cursor_of: impl Fn(&T) -> Cursor,
@@ -273,7 +273,7 @@ fn paginate<T>(
     }
 }
 
-fn check_name(name: &str) -> ApiResult<String> {
+pub(crate) fn check_name(name: &str) -> ApiResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::validation("name must be 1 to 200 characters"));
@@ -330,7 +330,7 @@ fn signing_key_view(k: &SigningKeyRow) -> Value {
     })
 }
 
-fn signed_view(s: &SignedUrl) -> Value {
+pub(crate) fn signed_view(s: &SignedUrl) -> Value {
     json!({
         "url": s.url,
         "token": s.token,
@@ -386,6 +386,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/watch/{id}", get(watch_page))
         .route("/", get(crate::web::demo_page))
         .route("/sdk/streams.js", get(crate::web::sdk_bundle))
+        .merge(crate::assets::routes())
         .route_layer(middleware::from_fn(track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -710,6 +711,11 @@ async fn playback_info(
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim)
         .map(str::to_owned);
+    if !live {
+        // VOD: public assets need no token (crate::assets decides).
+        let token = q.get("token").cloned().or(header_token);
+        return crate::assets::playback_info(&api, &id, token).await;
+    }
     let token = q
         .get("token")
         .cloned()

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod auth;
 pub mod cli;
 mod error;
@@ -72,12 +73,16 @@ pub struct Config {
     pub announce_credentials: bool,
     /// Name of the org created at bootstrap.
     pub bootstrap_org_name: String,
+    /// VOD: uploads, object storage, packaging.
+    pub vod: assets::VodConfig,
 }
 
 impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir: PathBuf = data_dir.into();
         Config {
-            data_dir: data_dir.into(),
+            vod: assets::VodConfig::new(&data_dir),
+            data_dir,
             database_url: None,
             public_base_url: "http://127.0.0.1:8080".into(),
             relay_urls: Vec::new(),
@@ -176,6 +181,7 @@ pub(crate) struct Inner {
     live: auth::LiveTable,
     relay: RwLock<RelayInfo>,
     bootstrap: Mutex<Option<Credentials>>,
+    vod: assets::VodState,
 }
 
 /// The control plane. Cheap to clone.
@@ -225,6 +231,7 @@ impl Api {
             }
         };
         let db = Db::connect(&url).await?;
+        let vod = assets::VodState::open(&config)?;
         let api = Api {
             inner: Arc::new(Inner {
                 relay: RwLock::new(RelayInfo {
@@ -237,6 +244,7 @@ impl Api {
                 verifiers: RwLock::new(HashMap::new()),
                 live: auth::LiveTable::default(),
                 bootstrap: Mutex::new(None),
+                vod,
             }),
         };
         if api.inner.config.bootstrap && api.inner.db.count_orgs().await? == 0 {

@@ -188,3 +188,65 @@ async fn announced_namespace_is_subscribed_upstream_once_and_datagrams_are_forwa
     assert!(second.is_err(), "the relay must not subscribe upstream twice for one track");
     drop((v1, v2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_tracks_gets_a_publish_for_each_track_and_overlaps_are_refused() {
+    let engine = Engine::start(&[]);
+    let viewer = raw_session(&engine).await;
+    let prefix = TrackNamespace::from_strs(["stream", "org_tracks"]).expect("prefix");
+    let (mut st_send, mut st_recv) = viewer.open_bi().await.expect("bi");
+    st_send
+        .write_all(&encode(moqt::SubscribeTracks { request_id: 0, prefix: prefix.clone(), params: Parameters::new() }))
+        .await
+        .expect("subscribe tracks");
+    let mut buf = BytesMut::new();
+    assert!(matches!(read_message(&mut st_recv, &mut buf).await, ControlMessage::RequestOk(_)));
+
+    // An overlapping prefix in the same session is refused with PREFIX_OVERLAP.
+    let (mut o_send, mut o_recv) = viewer.open_bi().await.expect("bi");
+    let narrower = TrackNamespace::from_strs(["stream", "org_tracks", "lv_1"]).expect("ns");
+    o_send
+        .write_all(&encode(moqt::SubscribeTracks { request_id: 2, prefix: narrower, params: Parameters::new() }))
+        .await
+        .expect("second subscribe tracks");
+    let mut obuf = BytesMut::new();
+    match read_message(&mut o_recv, &mut obuf).await {
+        ControlMessage::RequestError(e) => assert_eq!(e.error_code, 0x30, "PREFIX_OVERLAP"),
+        other => panic!("expected REQUEST_ERROR, got {}", other.name()),
+    }
+
+    // A track appears under the prefix: the relay PUBLISHes it to the viewer.
+    let cfg = client::Config::new(Verify::Pinned(vec![engine.cert_sha256().parse().expect("fp")]));
+    let pub_conn = Connection::connect(&engine.moqt_url(), cfg).await.expect("publisher");
+    let publisher = pub_conn
+        .publish(["stream", "org_tracks", "lv_1"], "audio", client::PublishOptions::default())
+        .await
+        .expect("publish");
+    let (mut p_send, mut p_recv) =
+        tokio::time::timeout(Duration::from_secs(10), viewer.accept_bi()).await.expect("PUBLISH from the relay").expect("bi");
+    let mut pbuf = BytesMut::new();
+    let publish = match read_message(&mut p_recv, &mut pbuf).await {
+        ControlMessage::Publish(p) => p,
+        other => panic!("expected PUBLISH, got {}", other.name()),
+    };
+    assert_eq!(&publish.track_name[..], b"audio");
+    assert_eq!(publish.request_id % 2, 1);
+    p_send
+        .write_all(&encode(moqt::RequestOk { params: Parameters::new(), properties: Properties::new() }))
+        .await
+        .expect("PUBLISH_OK");
+
+    let mut group = publisher.group(0).await.expect("group");
+    group.write(Bytes::from_static(b"hello")).await.expect("write");
+    group.finish().await.expect("finish");
+
+    let mut uni = tokio::time::timeout(Duration::from_secs(10), viewer.accept_uni()).await.expect("data stream").expect("uni");
+    let data = tokio::time::timeout(Duration::from_secs(10), uni.read_to_end(1 << 16)).await.expect("in time").expect("read");
+    let mut slice = &data[..];
+    let header = <SubgroupHeader as moqt::Decode>::decode(&mut slice).expect("subgroup header");
+    assert_eq!(header.track_alias, publish.track_alias, "objects use the alias from the relay's PUBLISH");
+    assert_eq!(header.group_id, 0);
+    let mut dec = moqt::SubgroupObjectDecoder::new(&header);
+    let (h, payload) = dec.decode_object(&mut slice).expect("object");
+    assert_eq!((h.object_id, &payload[..]), (0, &b"hello"[..]));
+}

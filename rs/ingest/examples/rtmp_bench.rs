@@ -36,7 +36,10 @@ fn cpu_of(pid: &str) -> f64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let listen: SocketAddr = args.get(1).map_or("127.0.0.1:19350", String::as_str).parse()?;
+    let listen: SocketAddr = args
+        .get(1)
+        .map_or("127.0.0.1:19350", String::as_str)
+        .parse()?;
     let warmup: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
     let measure: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let ladder = match args.get(4).map(String::as_str) {
@@ -44,26 +47,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => vec![],
     };
     let preset = args.get(5).cloned().unwrap_or_else(|| "veryfast".into());
-    let relay = relay::Relay::new(relay::Config::default(), Policy::new(None, Arc::new(DenyAll)));
+    let relay = relay::Relay::new(
+        relay::Config::default(),
+        Policy::new(None, Arc::new(DenyAll)),
+    );
     let auth = Arc::new(AllowAll);
-    let server = ingest::Server::bind(ingest::Config { listen, ladder, preset, ..Default::default() }, &relay, auth.clone(), auth).await?;
+    let server = ingest::Server::bind(
+        ingest::Config {
+            listen,
+            ladder,
+            preset,
+            ..Default::default()
+        },
+        &relay,
+        auth.clone(),
+        auth,
+    )
+    .await?;
     println!("ready");
     let registry = relay.registry().clone();
     let status = server.status();
     let run = tokio::spawn(server.run());
     // This process plus the running transcoders.
     let cpu_seconds = || {
-        let pids: Vec<u32> = status.borrow().values().filter_map(|s| s.transcoder_pid).collect();
+        let pids: Vec<u32> = status
+            .borrow()
+            .values()
+            .filter_map(|s| s.transcoder_pid)
+            .collect();
         cpu_of("self") + pids.iter().map(|p| cpu_of(&p.to_string())).sum::<f64>()
     };
     tokio::time::sleep(Duration::from_secs(warmup)).await;
     let (c0, t0) = (cpu_seconds(), Instant::now());
-    let count = |r: &relay::registry::Registry| r.tracks_under(&[]).iter().filter_map(|t| t.largest()).map(|l| l.group * 1000 + l.object).sum::<u64>();
+    let count = |r: &relay::registry::Registry| {
+        r.tracks_under(&[])
+            .iter()
+            .filter_map(|t| t.largest())
+            .map(|l| l.group * 1000 + l.object)
+            .sum::<u64>()
+    };
     let o0 = count(&registry);
     tokio::time::sleep(Duration::from_secs(measure)).await;
     let (c1, t1) = (cpu_seconds(), Instant::now());
     let tracks = registry.tracks_under(&[]).len();
-    println!("cpu_seconds={:.3} wall_seconds={:.3} tracks={tracks} progress={}", c1 - c0, (t1 - t0).as_secs_f64(), count(&registry) - o0);
+    println!(
+        "cpu_seconds={:.3} wall_seconds={:.3} tracks={tracks} progress={}",
+        c1 - c0,
+        (t1 - t0).as_secs_f64(),
+        count(&registry) - o0
+    );
     run.abort();
     Ok(())
 }

@@ -44,9 +44,22 @@ impl Publication {
         let claim = registry.claim(
             &name,
             session,
-            TrackInfo { publisher_priority: priority, group_order: 1, properties: Default::default() },
+            TrackInfo {
+                publisher_priority: priority,
+                group_order: 1,
+                properties: Default::default(),
+            },
         );
-        Self { name, track: claim.track, feed: claim.feed, stop: claim.stop, priority, group: None, next_object: 0, sequence: 0 }
+        Self {
+            name,
+            track: claim.track,
+            feed: claim.feed,
+            stop: claim.stop,
+            priority,
+            group: None,
+            next_object: 0,
+            sequence: 0,
+        }
     }
 
     /// Another publisher took the track over.
@@ -63,7 +76,10 @@ impl Publication {
         if self.stopped() {
             return;
         }
-        if let Some(sg) = self.track.create_subgroup(group, 0, self.priority, true, false) {
+        if let Some(sg) = self
+            .track
+            .create_subgroup(group, 0, self.priority, true, false)
+        {
             self.group = Some((group, sg));
             self.next_object = 0;
         }
@@ -82,7 +98,13 @@ impl Publication {
         if let Some((_, sg)) = &self.group {
             self.track.push_object(
                 sg,
-                Object { id: self.next_object, status: moqt::ObjectStatus::Normal, properties: Default::default(), payload, received: Instant::now() },
+                Object {
+                    id: self.next_object,
+                    status: moqt::ObjectStatus::Normal,
+                    properties: Default::default(),
+                    payload,
+                    received: Instant::now(),
+                },
             );
             self.next_object += 1;
         }
@@ -95,7 +117,14 @@ impl Publication {
 
     fn release(mut self, registry: &Arc<Registry>, reason: &str) {
         self.end_group();
-        registry.release(&self.name, self.feed, TrackEnd { code: 2, reason: reason.to_owned() });
+        registry.release(
+            &self.name,
+            self.feed,
+            TrackEnd {
+                code: 2,
+                reason: reason.to_owned(),
+            },
+        );
     }
 }
 
@@ -161,12 +190,24 @@ pub(crate) struct Broadcast {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Broadcast {
-    pub(crate) fn new(config: &Config, registry: Arc<Registry>, org: &str, lv: &str, session: u64, statuses: StatusMap) -> Arc<Self> {
-        let ns: Vec<Bytes> = ["stream", org, lv].iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+    pub(crate) fn new(
+        config: &Config,
+        registry: Arc<Registry>,
+        org: &str,
+        lv: &str,
+        session: u64,
+        statuses: StatusMap,
+    ) -> Arc<Self> {
+        let ns: Vec<Bytes> = ["stream", org, lv]
+            .iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect();
         let b = Arc::new(Self {
             lv: lv.to_owned(),
             ns,
@@ -205,7 +246,8 @@ impl Broadcast {
     }
 
     pub(crate) fn status(&self, f: impl FnOnce(&mut Status)) {
-        self.statuses.send_modify(|m| f(m.entry(self.lv.clone()).or_default()));
+        self.statuses
+            .send_modify(|m| f(m.entry(self.lv.clone()).or_default()));
     }
 
     /// A (re)connected encoder starts feeding: its timestamps are rebased onto our timeline.
@@ -222,7 +264,13 @@ impl Broadcast {
 
     fn normalize(st: &mut State, ts: u32) -> i64 {
         let ts = i64::from(ts);
-        let offset = *st.offset.get_or_insert_with(|| if st.last_ms < 0 { -ts } else { st.last_ms + 40 - ts });
+        let offset = *st.offset.get_or_insert_with(|| {
+            if st.last_ms < 0 {
+                -ts
+            } else {
+                st.last_ms + 40 - ts
+            }
+        });
         let t = ts + offset;
         st.last_ms = st.last_ms.max(t);
         t
@@ -281,15 +329,33 @@ impl Broadcast {
             }
             None => {
                 let prio = PRIO_LADDER_BASE.saturating_add(16);
-                let pub_ = Publication::claim(&self.registry, &self.ns, "video/source", self.session, prio);
-                st.video = Some(VideoState { config: config.clone(), pub_, entry, last_dts: None, duration: 3000, avc_for_ladder: avc });
+                let pub_ = Publication::claim(
+                    &self.registry,
+                    &self.ns,
+                    "video/source",
+                    self.session,
+                    prio,
+                );
+                st.video = Some(VideoState {
+                    config: config.clone(),
+                    pub_,
+                    entry,
+                    last_dts: None,
+                    duration: 3000,
+                    avc_for_ladder: avc,
+                });
             }
         }
         self.publish_catalog(&mut st);
         drop(st);
         if avc {
             if let VideoConfig::Avc(avcc) = config {
-                self.to_ladder(LadderInput::Config { avcc, width, height, framerate: meta.framerate });
+                self.to_ladder(LadderInput::Config {
+                    avcc,
+                    width,
+                    height,
+                    framerate: meta.framerate,
+                });
             }
         } else {
             tracing::warn!(lv = %self.lv, "ladder needs H.264 input; publishing the source rendition only");
@@ -324,12 +390,28 @@ impl Broadcast {
         }
         let seq = v.pub_.next_sequence();
         let cts = cts_ms.saturating_mul((VIDEO_TIMESCALE / 1000) as i32);
-        let chunk = fmp4::chunk(seq, 1, dts.max(0) as u64, &[Sample { duration: v.duration, cts, sync: keyframe, data: data.clone() }]);
+        let chunk = fmp4::chunk(
+            seq,
+            1,
+            dts.max(0) as u64,
+            &[Sample {
+                duration: v.duration,
+                cts,
+                sync: keyframe,
+                data: data.clone(),
+            }],
+        );
         v.pub_.push(chunk);
         let to_ladder = v.avc_for_ladder;
         drop(st);
         if to_ladder {
-            self.to_ladder(LadderInput::Frame { dts_ms: t, cts_ms, keyframe, group, data });
+            self.to_ladder(LadderInput::Frame {
+                dts_ms: t,
+                cts_ms,
+                keyframe,
+                group,
+                data,
+            });
         }
     }
 
@@ -338,15 +420,24 @@ impl Broadcast {
         if st.audio.as_ref().is_some_and(|a| a.config == config) {
             return;
         }
-        let (entry_box, rate, channels) = match (fmp4::audio_sample_entry(&config), config.codec_string()) {
-            (Ok(e), Ok(_)) => e,
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(lv = %self.lv, error = %e, "unusable audio configuration");
-                return;
-            }
-        };
+        let (entry_box, rate, channels) =
+            match (fmp4::audio_sample_entry(&config), config.codec_string()) {
+                (Ok(e), Ok(_)) => e,
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(lv = %self.lv, error = %e, "unusable audio configuration");
+                    return;
+                }
+            };
         let codec = config.codec_string().unwrap_or_default();
-        let init = fmp4::init_segment(&TrackInit { track_id: 2, timescale: rate, media: Media::Audio { sample_rate: rate, channels }, sample_entry: entry_box });
+        let init = fmp4::init_segment(&TrackInit {
+            track_id: 2,
+            timescale: rate,
+            media: Media::Audio {
+                sample_rate: rate,
+                channels,
+            },
+            sample_entry: entry_box,
+        });
         let entry = catalog::Track {
             name: "audio/source".into(),
             packaging: "cmaf".into(),
@@ -370,8 +461,21 @@ impl Broadcast {
                 a.next = None;
             }
             None => {
-                let pub_ = Publication::claim(&self.registry, &self.ns, "audio/source", self.session, PRIO_AUDIO);
-                st.audio = Some(AudioState { config, pub_, entry, rate, next: None, frames_in_group: 0 });
+                let pub_ = Publication::claim(
+                    &self.registry,
+                    &self.ns,
+                    "audio/source",
+                    self.session,
+                    PRIO_AUDIO,
+                );
+                st.audio = Some(AudioState {
+                    config,
+                    pub_,
+                    entry,
+                    rate,
+                    next: None,
+                    frames_in_group: 0,
+                });
             }
         }
         self.publish_catalog(&mut st);
@@ -419,7 +523,17 @@ impl Broadcast {
         a.next = Some(dts + u64::from(duration));
         a.frames_in_group += 1;
         let seq = a.pub_.next_sequence();
-        let chunk = fmp4::chunk(seq, 2, dts, &[Sample { duration, cts: 0, sync: true, data }]);
+        let chunk = fmp4::chunk(
+            seq,
+            2,
+            dts,
+            &[Sample {
+                duration,
+                cts: 0,
+                sync: true,
+                data,
+            }],
+        );
         a.pub_.push(chunk);
     }
 
@@ -455,7 +569,10 @@ impl Broadcast {
 
     pub(crate) fn source_info(&self) -> (Option<f64>, Option<u64>) {
         let st = self.state();
-        (st.metadata.framerate, st.video.as_ref().and_then(|v| v.entry.bitrate))
+        (
+            st.metadata.framerate,
+            st.video.as_ref().and_then(|v| v.entry.bitrate),
+        )
     }
 
     fn publish_catalog(&self, st: &mut State) {
@@ -479,9 +596,15 @@ impl Broadcast {
         st.catalog_json = key;
         let group = st.next_group;
         st.next_group += 1;
-        let p = st
-            .catalog
-            .get_or_insert_with(|| Publication::claim(&self.registry, &self.ns, catalog::TRACK, self.session, PRIO_CATALOG));
+        let p = st.catalog.get_or_insert_with(|| {
+            Publication::claim(
+                &self.registry,
+                &self.ns,
+                catalog::TRACK,
+                self.session,
+                PRIO_CATALOG,
+            )
+        });
         p.start_group(group);
         p.push(Bytes::from(body));
         p.end_group();
@@ -516,14 +639,19 @@ impl Broadcast {
     }
 
     /// Run `f` on the publication of ladder track `name`, claiming it on first use.
-    pub(crate) fn with_rung<R>(&self, name: &str, priority: u8, f: impl FnOnce(&mut Publication) -> R) -> Option<R> {
+    pub(crate) fn with_rung<R>(
+        &self,
+        name: &str,
+        priority: u8,
+        f: impl FnOnce(&mut Publication) -> R,
+    ) -> Option<R> {
         if self.state().closed {
             return None;
         }
         let mut rungs = lock(&self.rungs);
-        let p = rungs
-            .entry(name.to_owned())
-            .or_insert_with(|| Publication::claim(&self.registry, &self.ns, name, self.session, priority));
+        let p = rungs.entry(name.to_owned()).or_insert_with(|| {
+            Publication::claim(&self.registry, &self.ns, name, self.session, priority)
+        });
         Some(f(p))
     }
 }

@@ -29,8 +29,19 @@ pub(crate) const QUEUE: usize = 600;
 
 #[derive(Debug)]
 pub(crate) enum LadderInput {
-    Config { avcc: Vec<u8>, width: u32, height: u32, framerate: Option<f64> },
-    Frame { dts_ms: i64, cts_ms: i32, keyframe: bool, group: u64, data: Bytes },
+    Config {
+        avcc: Vec<u8>,
+        width: u32,
+        height: u32,
+        framerate: Option<f64>,
+    },
+    Frame {
+        dts_ms: i64,
+        cts_ms: i32,
+        keyframe: bool,
+        group: u64,
+        data: Bytes,
+    },
     /// The source is not H.264: no ladder until it is.
     Unsupported,
 }
@@ -53,19 +64,42 @@ enum Outcome {
 
 /// The rungs to encode for a source height (never upscale; unknown height keeps all).
 pub fn rungs_for(ladder: &[Rendition], source_height: u32) -> Vec<Rendition> {
-    ladder.iter().filter(|r| source_height == 0 || r.height <= source_height).cloned().collect()
+    ladder
+        .iter()
+        .filter(|r| source_height == 0 || r.height <= source_height)
+        .cloned()
+        .collect()
 }
 
 /// ffmpeg arguments for `rungs`, reading FLV from `input` (`pipe:0` in production) and
 /// writing fragmented MP4 to `output` (`pipe:1`). Public so the benchmark runs the very same
 /// command bare.
 pub fn ffmpeg_args(preset: &str, rungs: &[Rendition], input: &str, output: &str) -> Vec<String> {
-    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error", "-fflags", "+nobuffer", "-probesize", "32", "-analyzeduration", "0", "-f", "flv", "-i", input]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let mut a: Vec<String> = [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-fflags",
+        "+nobuffer",
+        "-probesize",
+        "32",
+        "-analyzeduration",
+        "0",
+        "-f",
+        "flv",
+        "-i",
+        input,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
     let n = rungs.len();
-    let mut graph = if n == 1 { String::new() } else { format!("[0:v]split={n}") };
+    let mut graph = if n == 1 {
+        String::new()
+    } else {
+        format!("[0:v]split={n}")
+    };
     if n > 1 {
         for i in 0..n {
             graph.push_str(&format!("[i{i}]"));
@@ -73,7 +107,11 @@ pub fn ffmpeg_args(preset: &str, rungs: &[Rendition], input: &str, output: &str)
         graph.push(';');
     }
     for (i, r) in rungs.iter().enumerate() {
-        let src = if n == 1 { "[0:v]".to_owned() } else { format!("[i{i}]") };
+        let src = if n == 1 {
+            "[0:v]".to_owned()
+        } else {
+            format!("[i{i}]")
+        };
         graph.push_str(&format!("{src}scale=-2:{}[o{i}]", r.height));
         if i + 1 < n {
             graph.push(';');
@@ -97,15 +135,38 @@ pub fn ffmpeg_args(preset: &str, rungs: &[Rendition], input: &str, output: &str)
         ]);
     }
     for s in [
-        "-preset", preset, "-tune", "zerolatency", "-bf", "0", "-g", "600", "-sc_threshold", "0", "-force_key_frames", "source",
-        "-pix_fmt", "yuv420p", "-fps_mode", "passthrough", "-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_every_frame", output,
+        "-preset",
+        preset,
+        "-tune",
+        "zerolatency",
+        "-bf",
+        "0",
+        "-g",
+        "600",
+        "-sc_threshold",
+        "0",
+        "-force_key_frames",
+        "source",
+        "-pix_fmt",
+        "yuv420p",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "mp4",
+        "-movflags",
+        "empty_moov+default_base_moof+frag_every_frame",
+        output,
     ] {
         a.push(s.to_owned());
     }
     a
 }
 
-pub(crate) async fn supervise(config: Config, b: Weak<Broadcast>, mut rx: mpsc::Receiver<LadderInput>) {
+pub(crate) async fn supervise(
+    config: Config,
+    b: Weak<Broadcast>,
+    mut rx: mpsc::Receiver<LadderInput>,
+) {
     let mut src: Option<Source> = None;
     let mut backoff = config.restart_min;
     // Priorities by rung height, lowest rung first (most important).
@@ -121,7 +182,19 @@ pub(crate) async fn supervise(config: Config, b: Weak<Broadcast>, mut rx: mpsc::
         let first = loop {
             match rx.recv().await {
                 None => return,
-                Some(LadderInput::Config { avcc, width, height, framerate }) => src = Some(Source { avcc, width, height, framerate }),
+                Some(LadderInput::Config {
+                    avcc,
+                    width,
+                    height,
+                    framerate,
+                }) => {
+                    src = Some(Source {
+                        avcc,
+                        width,
+                        height,
+                        framerate,
+                    })
+                }
                 Some(LadderInput::Unsupported) => src = None,
                 Some(f @ LadderInput::Frame { keyframe: true, .. }) if src.is_some() => break f,
                 Some(_) => {}
@@ -134,7 +207,10 @@ pub(crate) async fn supervise(config: Config, b: Weak<Broadcast>, mut rx: mpsc::
         }
         let Some(bc) = b.upgrade() else { return };
         let started = Instant::now();
-        let outcome = run_once(&config, &bc, &source, &rungs, &prio, first, &mut rx, &mut src).await;
+        let outcome = run_once(
+            &config, &bc, &source, &rungs, &prio, first, &mut rx, &mut src,
+        )
+        .await;
         bc.status(|s| s.transcoder_pid = None);
         match outcome {
             Outcome::Ended => return,
@@ -156,7 +232,19 @@ pub(crate) async fn supervise(config: Config, b: Weak<Broadcast>, mut rx: mpsc::
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Err(_) => break,
                         Ok(None) => return,
-                        Ok(Some(LadderInput::Config { avcc, width, height, framerate })) => src = Some(Source { avcc, width, height, framerate }),
+                        Ok(Some(LadderInput::Config {
+                            avcc,
+                            width,
+                            height,
+                            framerate,
+                        })) => {
+                            src = Some(Source {
+                                avcc,
+                                width,
+                                height,
+                                framerate,
+                            })
+                        }
                         Ok(Some(LadderInput::Unsupported)) => src = None,
                         Ok(Some(_)) => {}
                     }
@@ -190,7 +278,12 @@ async fn run_once(
         .spawn()
     {
         Ok(c) => c,
-        Err(e) => return Outcome::Failed(format!("cannot start {}: {e}", config.ffmpeg_path.display())),
+        Err(e) => {
+            return Outcome::Failed(format!(
+                "cannot start {}: {e}",
+                config.ffmpeg_path.display()
+            ))
+        }
     };
     let pid = child.id();
     tracing::info!(lv = %b.lv, ?pid, rungs = ?rungs.iter().map(|r| &r.name).collect::<Vec<_>>(), "transcoder started");
@@ -198,7 +291,9 @@ async fn run_once(
         s.transcoder_pid = pid;
         s.transcoder_starts += 1;
     });
-    let (Some(mut stdin), Some(mut stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
+    let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
         return Outcome::Failed("ffmpeg pipes unavailable".into());
     };
     let pending: Pending = Arc::new(Mutex::new(vec![BTreeMap::new(); rungs.len()]));
@@ -209,7 +304,12 @@ async fn run_once(
         async move {
             let mut seq = 0u64;
             let mut buf = flv::file_header(false, true);
-            flv::write_tag(&mut buf, flv::TAG_VIDEO, 0, &flv::avc_config_body(&source.avcc));
+            flv::write_tag(
+                &mut buf,
+                flv::TAG_VIDEO,
+                0,
+                &flv::avc_config_body(&source.avcc),
+            );
             let mut next = Some(first);
             loop {
                 let input = match next.take() {
@@ -220,15 +320,36 @@ async fn run_once(
                     },
                 };
                 match input {
-                    LadderInput::Frame { dts_ms, cts_ms, keyframe, group, data } => {
+                    LadderInput::Frame {
+                        dts_ms,
+                        cts_ms,
+                        keyframe,
+                        group,
+                        data,
+                    } => {
                         seq += 1;
                         for m in lock(&pending).iter_mut() {
                             m.insert((dts_ms + i64::from(cts_ms), seq), group);
                         }
-                        flv::write_tag(&mut buf, flv::TAG_VIDEO, dts_ms.max(0) as u32, &flv::avc_frame_body(keyframe, cts_ms, &data));
+                        flv::write_tag(
+                            &mut buf,
+                            flv::TAG_VIDEO,
+                            dts_ms.max(0) as u32,
+                            &flv::avc_frame_body(keyframe, cts_ms, &data),
+                        );
                     }
-                    LadderInput::Config { avcc, width, height, framerate } => {
-                        let new = Source { avcc, width, height, framerate };
+                    LadderInput::Config {
+                        avcc,
+                        width,
+                        height,
+                        framerate,
+                    } => {
+                        let new = Source {
+                            avcc,
+                            width,
+                            height,
+                            framerate,
+                        };
                         if new.avcc != source.avcc || new.height != source.height {
                             *src = Some(new);
                             return Outcome::Restart;
@@ -276,13 +397,18 @@ async fn run_once(
                                 let init = fmp4::init_segment(&TrackInit {
                                     track_id: 1,
                                     timescale: VIDEO_TIMESCALE,
-                                    media: Media::Video { width: t.width, height: t.height },
+                                    media: Media::Video {
+                                        width: t.width,
+                                        height: t.height,
+                                    },
                                     sample_entry: t.sample_entry.clone(),
                                 });
-                                let codec = entry_config(&t.sample_entry, b"avcC").and_then(|c| avc_codec_string(c).ok());
+                                let codec = entry_config(&t.sample_entry, b"avcC")
+                                    .and_then(|c| avc_codec_string(c).ok());
                                 let rung = &rungs[i];
                                 let name = format!("video/{}", rung.name);
-                                let priority = prio.get(&rung.name).copied().unwrap_or(PRIO_LADDER_BASE);
+                                let priority =
+                                    prio.get(&rung.name).copied().unwrap_or(PRIO_LADDER_BASE);
                                 // Claim the track before it is announced in the catalog.
                                 b.with_rung(&name, priority, |_| ());
                                 let (framerate, _) = b.source_info();
@@ -309,13 +435,23 @@ async fn run_once(
                         }
                         Event::Samples(samples) => {
                             for s in samples {
-                                let Some(i) = tracks.iter().position(|(id, _)| *id == s.track_id) else { continue };
-                                let Some(((pts_ms, _), group)) = lock(&pending).get_mut(i).and_then(|m| m.pop_first()) else { continue };
+                                let Some(i) = tracks.iter().position(|(id, _)| *id == s.track_id)
+                                else {
+                                    continue;
+                                };
+                                let Some(((pts_ms, _), group)) =
+                                    lock(&pending).get_mut(i).and_then(|m| m.pop_first())
+                                else {
+                                    continue;
+                                };
                                 let timescale = u64::from(tracks[i].1.max(1));
-                                let duration = (u64::from(s.duration) * u64::from(VIDEO_TIMESCALE) / timescale) as u32;
+                                let duration = (u64::from(s.duration) * u64::from(VIDEO_TIMESCALE)
+                                    / timescale)
+                                    as u32;
                                 let rung = &rungs[i];
                                 let name = format!("video/{}", rung.name);
-                                let priority = prio.get(&rung.name).copied().unwrap_or(PRIO_LADDER_BASE);
+                                let priority =
+                                    prio.get(&rung.name).copied().unwrap_or(PRIO_LADDER_BASE);
                                 let misaligned = b.with_rung(&name, priority, |p| {
                                     let cur = p.current_group();
                                     let mut misaligned = false;
@@ -330,7 +466,17 @@ async fn run_once(
                                         return misaligned;
                                     }
                                     let seq = p.next_sequence();
-                                    let c = fmp4::chunk(seq, 1, (pts_ms.max(0) as u64) * u64::from(VIDEO_TIMESCALE / 1000), &[Sample { duration, cts: 0, sync: s.sync, data: s.data }]);
+                                    let c = fmp4::chunk(
+                                        seq,
+                                        1,
+                                        (pts_ms.max(0) as u64) * u64::from(VIDEO_TIMESCALE / 1000),
+                                        &[Sample {
+                                            duration,
+                                            cts: 0,
+                                            sync: s.sync,
+                                            data: s.data,
+                                        }],
+                                    );
                                     p.push(c);
                                     misaligned
                                 });
@@ -392,7 +538,13 @@ mod tests {
     #[test]
     fn never_upscale() {
         let l = Rendition::default_ladder();
-        assert_eq!(rungs_for(&l, 480).iter().map(|r| r.height).collect::<Vec<_>>(), vec![480, 360]);
+        assert_eq!(
+            rungs_for(&l, 480)
+                .iter()
+                .map(|r| r.height)
+                .collect::<Vec<_>>(),
+            vec![480, 360]
+        );
         assert_eq!(rungs_for(&l, 1080).len(), 3);
         assert!(rungs_for(&l, 240).is_empty());
     }

@@ -44,7 +44,11 @@ pub struct Rendition {
 
 impl Rendition {
     pub fn new(name: &str, height: u32, video_bitrate: u64) -> Self {
-        Self { name: name.to_owned(), height, video_bitrate }
+        Self {
+            name: name.to_owned(),
+            height,
+            video_bitrate,
+        }
     }
 
     /// The default ladder: 720p, 480p, 360p.
@@ -123,7 +127,10 @@ pub struct Status {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("binding RTMP on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("RTMP accept failed: {0}")]
     Accept(std::io::Error),
 }

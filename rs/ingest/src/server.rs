@@ -51,8 +51,18 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn bind(config: Config, relay: &relay::Relay, authorizer: Arc<dyn Authorizer>, lookup: Arc<dyn Lookup>) -> Result<Self, Error> {
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind { addr: config.listen, source })?;
+    pub async fn bind(
+        config: Config,
+        relay: &relay::Relay,
+        authorizer: Arc<dyn Authorizer>,
+        lookup: Arc<dyn Lookup>,
+    ) -> Result<Self, Error> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
         let (statuses, status) = watch::channel(BTreeMap::new());
         Ok(Self {
             listener,
@@ -109,7 +119,11 @@ impl Server {
 
 fn is_transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock) || e.raw_os_error() == Some(24) || e.raw_os_error() == Some(23)
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) || e.raw_os_error() == Some(24)
+        || e.raw_os_error() == Some(23)
 }
 
 /// Why a connection ended (for the log).
@@ -137,7 +151,11 @@ impl Conn {
     }
     /// Read into the chunk reader; counts bytes for acknowledgements.
     async fn fill(&mut self, buf: &mut [u8]) -> Result<(), Reason> {
-        let n = self.stream.read(buf).await.map_err(|e| format!("read: {e}"))?;
+        let n = self
+            .stream
+            .read(buf)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             return Err("peer closed".into());
         }
@@ -162,9 +180,23 @@ struct Publishing {
 
 async fn connection(shared: &Arc<Shared>, id: u64, stream: TcpStream) -> Reason {
     let cfg = &shared.config;
-    let mut conn = Conn { stream, reader: chunk::Reader::new(), out: Vec::new(), received: 0, acked: 0, peer_window: 0 };
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(id, |d| d.as_nanos() as u64 ^ id);
-    match tokio::time::timeout(Duration::from_secs(5), rtmp::handshake(&mut conn.stream, seed)).await {
+    let mut conn = Conn {
+        stream,
+        reader: chunk::Reader::new(),
+        out: Vec::new(),
+        received: 0,
+        acked: 0,
+        peer_window: 0,
+    };
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(id, |d| d.as_nanos() as u64 ^ id);
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        rtmp::handshake(&mut conn.stream, seed),
+    )
+    .await
+    {
         Err(_) => return "handshake timed out".into(),
         Ok(Err(e)) => return format!("handshake failed: {e}"),
         Ok(Ok(())) => {}
@@ -178,7 +210,12 @@ async fn connection(shared: &Arc<Shared>, id: u64, stream: TcpStream) -> Reason 
     reason
 }
 
-async fn serve(shared: &Arc<Shared>, id: u64, conn: &mut Conn, publishing: &mut Option<Publishing>) -> Reason {
+async fn serve(
+    shared: &Arc<Shared>,
+    id: u64,
+    conn: &mut Conn,
+    publishing: &mut Option<Publishing>,
+) -> Reason {
     let cfg = &shared.config;
     let mut buf = vec![0u8; 64 << 10];
     let mut app = String::new();
@@ -191,7 +228,12 @@ async fn serve(shared: &Arc<Shared>, id: u64, conn: &mut Conn, publishing: &mut 
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(e) => {
-                    send_error(conn, "NetConnection.Connect.Rejected", &format!("protocol error: {e}")).await;
+                    send_error(
+                        conn,
+                        "NetConnection.Connect.Rejected",
+                        &format!("protocol error: {e}"),
+                    )
+                    .await;
                     return format!("protocol error: {e}");
                 }
             };
@@ -204,9 +246,19 @@ async fn serve(shared: &Arc<Shared>, id: u64, conn: &mut Conn, publishing: &mut 
             return format!("write: {e}");
         }
         let idle_at = last_message + cfg.idle_timeout;
-        let deadline = if publishing.is_some() { idle_at } else { idle_at.min(publish_deadline) };
-        let kick = publishing.as_ref().map(|p| p.kick.clone()).unwrap_or_default();
-        let revoked = publishing.as_ref().map(|p| p.revoked.clone()).unwrap_or_default();
+        let deadline = if publishing.is_some() {
+            idle_at
+        } else {
+            idle_at.min(publish_deadline)
+        };
+        let kick = publishing
+            .as_ref()
+            .map(|p| p.kick.clone())
+            .unwrap_or_default();
+        let revoked = publishing
+            .as_ref()
+            .map(|p| p.revoked.clone())
+            .unwrap_or_default();
         tokio::select! {
             r = conn.fill(&mut buf) => if let Err(r) = r { return r },
             _ = tokio::time::sleep_until(deadline) => {
@@ -229,23 +281,45 @@ async fn send_error(conn: &mut Conn, code: &str, description: &str) {
     let _ = tokio::time::timeout(Duration::from_millis(200), conn.flush()).await;
 }
 
-async fn handle(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut String, publishing: &mut Option<Publishing>, msg: Message) -> Result<(), Reason> {
+async fn handle(
+    shared: &Arc<Shared>,
+    id: u64,
+    conn: &mut Conn,
+    app: &mut String,
+    publishing: &mut Option<Publishing>,
+    msg: Message,
+) -> Result<(), Reason> {
     match msg.type_id {
         types::SET_CHUNK_SIZE => {} // applied by the reader
         types::ABORT if msg.payload.len() >= 4 => {
-            conn.reader.abort(u32::from_be_bytes([msg.payload[0], msg.payload[1], msg.payload[2], msg.payload[3]]));
+            conn.reader.abort(u32::from_be_bytes([
+                msg.payload[0],
+                msg.payload[1],
+                msg.payload[2],
+                msg.payload[3],
+            ]));
         }
         types::WINDOW_ACK if msg.payload.len() >= 4 => {
-            conn.peer_window = u32::from_be_bytes([msg.payload[0], msg.payload[1], msg.payload[2], msg.payload[3]]);
+            conn.peer_window = u32::from_be_bytes([
+                msg.payload[0],
+                msg.payload[1],
+                msg.payload[2],
+                msg.payload[3],
+            ]);
         }
         types::ACK | types::USER_CONTROL | types::PEER_BANDWIDTH => {}
         types::COMMAND_AMF0 | types::COMMAND_AMF3 => {
-            let payload = if msg.type_id == types::COMMAND_AMF3 { msg.payload.slice(1.min(msg.payload.len())..) } else { msg.payload.clone() };
+            let payload = if msg.type_id == types::COMMAND_AMF3 {
+                msg.payload.slice(1.min(msg.payload.len())..)
+            } else {
+                msg.payload.clone()
+            };
             let cmd = rtmp::parse_command(&payload).map_err(|e| format!("bad command: {e}"))?;
             command(shared, id, conn, app, publishing, cmd, msg.stream_id).await?;
         }
         types::DATA_AMF0 => {
-            if let (Some(p), Some(meta)) = (publishing.as_ref(), rtmp::parse_metadata(&msg.payload)) {
+            if let (Some(p), Some(meta)) = (publishing.as_ref(), rtmp::parse_metadata(&msg.payload))
+            {
                 p.broadcast.set_metadata(metadata(&meta));
             }
         }
@@ -253,7 +327,10 @@ async fn handle(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut String
             if let Some(p) = publishing.as_ref() {
                 match flv::parse_video(&msg.payload) {
                     Ok(Video::Config(c)) => p.broadcast.video_config(c),
-                    Ok(Video::Frame(f)) => p.broadcast.video_frame(msg.timestamp, f.keyframe, f.cts, f.data),
+                    Ok(Video::Frame(f)) => {
+                        p.broadcast
+                            .video_frame(msg.timestamp, f.keyframe, f.cts, f.data)
+                    }
                     Ok(Video::Other) => {}
                     Err(e) => {
                         tracing::debug!(conn = id, error = %e, "video message skipped");
@@ -279,7 +356,11 @@ async fn handle(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut String
 }
 
 fn metadata(v: &Value) -> Metadata {
-    let num = |k: &str| v.get(k).and_then(Value::as_f64).filter(|n| n.is_finite() && *n > 0.0);
+    let num = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_f64)
+            .filter(|n| n.is_finite() && *n > 0.0)
+    };
     Metadata {
         framerate: num("framerate").or_else(|| num("fps")),
         video_bitrate: num("videodatarate").map(|k| (k * 1000.0) as u64),
@@ -289,20 +370,46 @@ fn metadata(v: &Value) -> Metadata {
     }
 }
 
-async fn command(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut String, publishing: &mut Option<Publishing>, cmd: rtmp::Command, stream_id: u32) -> Result<(), Reason> {
+async fn command(
+    shared: &Arc<Shared>,
+    id: u64,
+    conn: &mut Conn,
+    app: &mut String,
+    publishing: &mut Option<Publishing>,
+    cmd: rtmp::Command,
+    stream_id: u32,
+) -> Result<(), Reason> {
     match cmd.name.as_str() {
         "connect" => {
-            *app = cmd.object.get("app").and_then(Value::as_str).unwrap_or("").chars().take(512).collect();
+            *app = cmd
+                .object
+                .get("app")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .chars()
+                .take(512)
+                .collect();
             conn.send(&rtmp::control(types::WINDOW_ACK, rtmp::WINDOW));
             conn.send(&rtmp::peer_bandwidth(rtmp::WINDOW));
-            conn.send(&rtmp::control(types::SET_CHUNK_SIZE, rtmp::OUT_CHUNK_SIZE as u32));
+            conn.send(&rtmp::control(
+                types::SET_CHUNK_SIZE,
+                rtmp::OUT_CHUNK_SIZE as u32,
+            ));
             conn.send(&rtmp::connect_result(cmd.transaction));
         }
         "releaseStream" | "FCPublish" => {
-            conn.send(&rtmp::result(cmd.transaction, Value::Null, Value::Undefined));
+            conn.send(&rtmp::result(
+                cmd.transaction,
+                Value::Null,
+                Value::Undefined,
+            ));
         }
         "createStream" => {
-            conn.send(&rtmp::result(cmd.transaction, Value::Null, Value::Number(1.0)));
+            conn.send(&rtmp::result(
+                cmd.transaction,
+                Value::Null,
+                Value::Number(1.0),
+            ));
         }
         "publish" => {
             if publishing.is_some() {
@@ -314,7 +421,12 @@ async fn command(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut Strin
                 Ok((lv, org, grant)) => {
                     let p = start_publishing(shared, id, lv, org, grant);
                     conn.send(&rtmp::stream_begin(sid));
-                    conn.send(&rtmp::on_status(sid, "status", "NetStream.Publish.Start", &format!("publishing {}", p.lv)));
+                    conn.send(&rtmp::on_status(
+                        sid,
+                        "status",
+                        "NetStream.Publish.Start",
+                        &format!("publishing {}", p.lv),
+                    ));
                     tracing::info!(conn = id, lv = %p.lv, org = %p.org, "RTMP publish started");
                     *publishing = Some(p);
                 }
@@ -330,7 +442,12 @@ async fn command(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut Strin
             return Err(format!("encoder sent {}", cmd.name));
         }
         "play" | "play2" => {
-            conn.send(&rtmp::on_status(stream_id, "error", "NetStream.Play.Failed", "this server only accepts publishers"));
+            conn.send(&rtmp::on_status(
+                stream_id,
+                "error",
+                "NetStream.Play.Failed",
+                "this server only accepts publishers",
+            ));
             let _ = conn.flush().await;
             return Err("play is not supported".into());
         }
@@ -339,13 +456,26 @@ async fn command(shared: &Arc<Shared>, id: u64, conn: &mut Conn, app: &mut Strin
     Ok(())
 }
 
-async fn authorize(shared: &Arc<Shared>, app: &str, name: &str) -> Result<(String, String, Grant), (&'static str, String)> {
+async fn authorize(
+    shared: &Arc<Shared>,
+    app: &str,
+    name: &str,
+) -> Result<(String, String, Grant), (&'static str, String)> {
     let Some((lv, key)) = rtmp::publish_target(app, name) else {
-        return Err(("NetStream.Publish.BadName", "expected rtmp://host/live/<external_input_id> with the stream key as stream name".into()));
+        return Err((
+            "NetStream.Publish.BadName",
+            "expected rtmp://host/live/<external_input_id> with the stream key as stream name"
+                .into(),
+        ));
     };
     let org = match shared.lookup.org_of(&lv).await {
         Ok(Some(org)) => org,
-        Ok(None) => return Err(("NetStream.Publish.BadName", format!("auth_failed: unknown input {lv}"))),
+        Ok(None) => {
+            return Err((
+                "NetStream.Publish.BadName",
+                format!("auth_failed: unknown input {lv}"),
+            ))
+        }
         Err(e) => {
             tracing::error!(lv = %lv, error = %e, "input lookup failed");
             return Err(("NetStream.Publish.Failed", "input lookup failed".into()));
@@ -353,17 +483,30 @@ async fn authorize(shared: &Arc<Shared>, app: &str, name: &str) -> Result<(Strin
     };
     let req = AuthRequest {
         action: Action::Publish,
-        namespace: vec![b"stream".to_vec(), org.as_bytes().to_vec(), lv.as_bytes().to_vec()],
+        namespace: vec![
+            b"stream".to_vec(),
+            org.as_bytes().to_vec(),
+            lv.as_bytes().to_vec(),
+        ],
         track: None,
         token: Some(key.into_bytes()),
     };
     match shared.authorizer.authorize(req).await {
         Ok(g) => Ok((lv, org, g)),
-        Err(d) => Err(("NetStream.Publish.Unauthorized", format!("auth_failed: {}", d.0))),
+        Err(d) => Err((
+            "NetStream.Publish.Unauthorized",
+            format!("auth_failed: {}", d.0),
+        )),
     }
 }
 
-fn start_publishing(shared: &Arc<Shared>, id: u64, lv: String, org: String, grant: Grant) -> Publishing {
+fn start_publishing(
+    shared: &Arc<Shared>,
+    id: u64,
+    lv: String,
+    org: String,
+    grant: Grant,
+) -> Publishing {
     let kick = CancellationToken::new();
     let revoked = grant.revoked.clone().unwrap_or_default();
     let mut slots = lock(&shared.slots);
@@ -381,12 +524,34 @@ fn start_publishing(shared: &Arc<Shared>, id: u64, lv: String, org: String, gran
                 old.kick.cancel();
                 old.broadcast.close("replaced");
             }
-            let b = Broadcast::new(&shared.config, shared.registry.clone(), &org, &lv, SESSION_BASE + id, shared.statuses.clone());
-            slots.insert(lv.clone(), Slot { org: org.clone(), broadcast: b.clone(), owner: id, kick: kick.clone() });
+            let b = Broadcast::new(
+                &shared.config,
+                shared.registry.clone(),
+                &org,
+                &lv,
+                SESSION_BASE + id,
+                shared.statuses.clone(),
+            );
+            slots.insert(
+                lv.clone(),
+                Slot {
+                    org: org.clone(),
+                    broadcast: b.clone(),
+                    owner: id,
+                    kick: kick.clone(),
+                },
+            );
             b
         }
     };
-    Publishing { lv, org, broadcast, kick, revoked, _grant: grant }
+    Publishing {
+        lv,
+        org,
+        broadcast,
+        kick,
+        revoked,
+        _grant: grant,
+    }
 }
 
 async fn end_publishing(shared: &Arc<Shared>, id: u64, p: Publishing, grace: Duration) {
@@ -395,7 +560,12 @@ async fn end_publishing(shared: &Arc<Shared>, id: u64, p: Publishing, grace: Dur
         return;
     }
     p.broadcast.detach();
-    let Publishing { lv, broadcast, _grant, .. } = p;
+    let Publishing {
+        lv,
+        broadcast,
+        _grant,
+        ..
+    } = p;
     drop(_grant); // the input is idle while nobody publishes
     tokio::time::sleep(grace).await;
     let mut slots = lock(&shared.slots);

@@ -54,9 +54,9 @@ impl<'a> Bits<'a> {
         let rest = self.u(zeros)?;
         Ok(((1u64 << zeros) - 1 + u64::from(rest)).min(u64::from(u32::MAX)) as u32)
     }
-    pub(crate) fn se(&mut self) -> Result<i32, Error> {
+    pub(crate) fn se(&mut self) -> Result<i64, Error> {
         let k = self.ue()?;
-        let v = k.div_ceil(2) as i32;
+        let v = i64::from(k.div_ceil(2));
         Ok(if k % 2 == 1 { v } else { -v })
     }
 }

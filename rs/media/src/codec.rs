@@ -64,9 +64,15 @@ impl AudioConfig {
 /// `avc1.PPCCLL` from an AVCDecoderConfigurationRecord.
 pub fn avc_codec_string(avcc: &[u8]) -> Result<String, Error> {
     if avcc.len() < 7 || avcc[0] != 1 {
-        return Err(Error::invalid("avcC", "not an AVCDecoderConfigurationRecord"));
+        return Err(Error::invalid(
+            "avcC",
+            "not an AVCDecoderConfigurationRecord",
+        ));
     }
-    Ok(format!("avc1.{:02x}{:02x}{:02x}", avcc[1], avcc[2], avcc[3]))
+    Ok(format!(
+        "avc1.{:02x}{:02x}{:02x}",
+        avcc[1], avcc[2], avcc[3]
+    ))
 }
 
 /// `hvc1.P.C.TL.CC` (ISO/IEC 14496-15 Annex E) from an HEVCDecoderConfigurationRecord.
@@ -83,7 +89,10 @@ pub fn hevc_codec_string(hvcc: &[u8]) -> Result<String, Error> {
     let constraint = r.bytes(6)?;
     let level = r.u8()?;
     let mut s = format!("hvc1.{space}{profile}.{compat:x}.{tier}{level}");
-    let last = constraint.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    let last = constraint
+        .iter()
+        .rposition(|&c| c != 0)
+        .map_or(0, |i| i + 1);
     for c in &constraint[..last.max(1)] {
         s.push_str(&format!(".{c:X}"));
     }
@@ -146,7 +155,10 @@ pub fn avc_sps_picture(sps: &[u8]) -> Result<Picture, Error> {
     b.u(16)?; // constraint flags + level
     b.ue()?; // sps id
     let mut chroma_format = 1;
-    if matches!(profile, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
         chroma_format = b.ue()?;
         if chroma_format == 3 {
             b.u1()?;
@@ -159,10 +171,10 @@ pub fn avc_sps_picture(sps: &[u8]) -> Result<Picture, Error> {
             for i in 0..lists {
                 if b.u1()? == 1 {
                     let size = if i < 6 { 16 } else { 64 };
-                    let (mut last, mut next) = (8i32, 8i32);
+                    let (mut last, mut next) = (8i64, 8i64);
                     for _ in 0..size {
                         if next != 0 {
-                            next = (last + b.se()? + 256) % 256;
+                            next = (last + b.se()?).rem_euclid(256);
                         }
                         if next != 0 {
                             last = next;
@@ -211,8 +223,8 @@ pub fn avc_sps_picture(sps: &[u8]) -> Result<Picture, Error> {
     };
     let crop_x = sub_w;
     let crop_y = sub_h * (2 - frame_mbs_only);
-    let width = (w_mbs.saturating_mul(16))
-        .saturating_sub(crop_x * (cl.saturating_add(cr)).min(1 << 16));
+    let width =
+        (w_mbs.saturating_mul(16)).saturating_sub(crop_x * (cl.saturating_add(cr)).min(1 << 16));
     let height = (h_map.saturating_mul(16).saturating_mul(2 - frame_mbs_only))
         .saturating_sub(crop_y * (ct.saturating_add(cb)).min(1 << 16));
     if width == 0 || height == 0 || width > 16384 || height > 16384 {
@@ -319,7 +331,9 @@ mod tests {
         let avcc = avcc_from_parameter_sets(&sps, &[0x68, 0xeb, 0xe3, 0xcb]).unwrap_or_default();
         assert_eq!(avc_codec_string(&avcc).ok().as_deref(), Some("avc1.64001f"));
         assert_eq!(
-            VideoConfig::Avc(avcc).picture().map(|p| (p.width, p.height)),
+            VideoConfig::Avc(avcc)
+                .picture()
+                .map(|p| (p.width, p.height)),
             Some((1280, 720))
         );
     }
@@ -335,7 +349,10 @@ mod tests {
             })
         );
         assert_eq!(
-            AudioConfig::Aac(vec![0x12, 0x10]).codec_string().ok().as_deref(),
+            AudioConfig::Aac(vec![0x12, 0x10])
+                .codec_string()
+                .ok()
+                .as_deref(),
             Some("mp4a.40.2")
         );
         assert_eq!(opus_packet_samples(&[0xfc]), Some(960));
@@ -349,6 +366,9 @@ mod tests {
             Some("av01.0.08M.08")
         );
         let hvcc = [1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5d];
-        assert_eq!(hevc_codec_string(&hvcc).ok().as_deref(), Some("hvc1.1.6.L93.90"));
+        assert_eq!(
+            hevc_codec_string(&hvcc).ok().as_deref(),
+            Some("hvc1.1.6.L93.90")
+        );
     }
 }

@@ -87,7 +87,10 @@ pub fn parse_video(body: &Bytes) -> Result<Video, Error> {
             }
             2 => Ok(Video::Other),
             5 => Ok(Video::Other), // MPEG-2 TS sequence start (AV1): unsupported, skipped
-            6 | 7 => Err(Error::invalid("video tag", "multitrack/ModEx not supported")),
+            6 | 7 => Err(Error::invalid(
+                "video tag",
+                "multitrack/ModEx not supported",
+            )),
             _ => Ok(Video::Other),
         };
     }
@@ -230,7 +233,10 @@ pub fn read_tag(buf: &Bytes) -> Result<Option<(Tag, usize)>, Error> {
     let ext = r.u8()?;
     r.skip(3)?;
     if !matches!(tag_type, TAG_AUDIO | TAG_VIDEO | TAG_SCRIPT) {
-        return Err(Error::invalid("flv tag", format!("unknown tag type {tag_type}")));
+        return Err(Error::invalid(
+            "flv tag",
+            format!("unknown tag type {tag_type}"),
+        ));
     }
     if buf.len() < 11 + len + 4 {
         return Ok(None);
@@ -266,7 +272,10 @@ mod tests {
     #[test]
     fn legacy_avc_and_aac() {
         let cfg = Bytes::from(avc_config_body(&[1, 0x64, 0, 0x1f, 0xff]));
-        assert!(matches!(parse_video(&cfg), Ok(Video::Config(VideoConfig::Avc(_)))));
+        assert!(matches!(
+            parse_video(&cfg),
+            Ok(Video::Config(VideoConfig::Avc(_)))
+        ));
         let f = Bytes::from(avc_frame_body(true, -33, &[0, 0, 0, 1, 0x65]));
         match parse_video(&f) {
             Ok(Video::Frame(fr)) => {
@@ -310,9 +319,16 @@ mod tests {
         let buf = Bytes::from(out);
         let h = read_file_header(&buf).unwrap_or(0);
         assert_eq!(h, 13);
-        let (tag, n) = read_tag(&buf.slice(h..)).ok().flatten().map_or((None, 0), |(t, n)| (Some(t), n));
+        let (tag, n) = read_tag(&buf.slice(h..))
+            .ok()
+            .flatten()
+            .map_or((None, 0), |(t, n)| (Some(t), n));
         assert_eq!(n, 11 + 3 + 4);
-        let tag = tag.unwrap_or(Tag { tag_type: 0, timestamp: 0, body: Bytes::new() });
+        let tag = tag.unwrap_or(Tag {
+            tag_type: 0,
+            timestamp: 0,
+            body: Bytes::new(),
+        });
         assert_eq!(tag.timestamp, 0x0100_0002);
         assert_eq!(&tag.body[..], b"abc");
     }

@@ -15,7 +15,13 @@ fn bx(out: &mut Vec<u8>, kind: &[u8; 4], body: impl FnOnce(&mut Vec<u8>)) {
     out[start..start + 4].copy_from_slice(&size.to_be_bytes());
 }
 
-fn full(out: &mut Vec<u8>, kind: &[u8; 4], version: u8, flags: u32, body: impl FnOnce(&mut Vec<u8>)) {
+fn full(
+    out: &mut Vec<u8>,
+    kind: &[u8; 4],
+    version: u8,
+    flags: u32,
+    body: impl FnOnce(&mut Vec<u8>),
+) {
     bx(out, kind, |o| {
         o.push(version);
         o.extend_from_slice(&flags.to_be_bytes()[1..]);
@@ -217,8 +223,12 @@ pub fn init_segment(t: &TrackInit) -> Vec<u8> {
                 });
                 bx(o, b"minf", |o| {
                     match t.media {
-                        Media::Video { .. } => full(o, b"vmhd", 0, 1, |o| o.extend_from_slice(&[0; 8])),
-                        Media::Audio { .. } => full(o, b"smhd", 0, 0, |o| o.extend_from_slice(&[0; 4])),
+                        Media::Video { .. } => {
+                            full(o, b"vmhd", 0, 1, |o| o.extend_from_slice(&[0; 8]))
+                        }
+                        Media::Audio { .. } => {
+                            full(o, b"smhd", 0, 0, |o| o.extend_from_slice(&[0; 4]))
+                        }
                     }
                     bx(o, b"dinf", |o| {
                         full(o, b"dref", 0, 0, |o| {
@@ -287,19 +297,27 @@ pub fn chunk(sequence: u32, track_id: u32, base_decode_time: u64, samples: &[Sam
         bx(o, b"traf", |o| {
             // default-base-is-moof
             full(o, b"tfhd", 0, 0x02_0000, |o| u32b(o, track_id));
-            full(o, b"tfdt", 1, 0, |o| o.extend_from_slice(&base_decode_time.to_be_bytes()));
-            // data-offset, duration, size, flags, composition offsets (signed, version 1)
-            full(o, b"trun", 1, 0x0001 | 0x0100 | 0x0200 | 0x0400 | 0x0800, |o| {
-                u32b(o, samples.len() as u32);
-                offset_pos = o.len();
-                u32b(o, 0);
-                for s in samples {
-                    u32b(o, s.duration);
-                    u32b(o, s.data.len() as u32);
-                    u32b(o, if s.sync { SYNC } else { NON_SYNC });
-                    o.extend_from_slice(&s.cts.to_be_bytes());
-                }
+            full(o, b"tfdt", 1, 0, |o| {
+                o.extend_from_slice(&base_decode_time.to_be_bytes())
             });
+            // data-offset, duration, size, flags, composition offsets (signed, version 1)
+            full(
+                o,
+                b"trun",
+                1,
+                0x0001 | 0x0100 | 0x0200 | 0x0400 | 0x0800,
+                |o| {
+                    u32b(o, samples.len() as u32);
+                    offset_pos = o.len();
+                    u32b(o, 0);
+                    for s in samples {
+                        u32b(o, s.duration);
+                        u32b(o, s.data.len() as u32);
+                        u32b(o, if s.sync { SYNC } else { NON_SYNC });
+                        o.extend_from_slice(&s.cts.to_be_bytes());
+                    }
+                },
+            );
         });
     });
     let data_offset = (out.len() + 8) as u32;
@@ -319,18 +337,30 @@ mod tests {
 
     #[test]
     fn init_and_chunk_read_back() {
-        let entry = video_sample_entry(&VideoConfig::Avc(vec![1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]), 640, 360);
+        let entry = video_sample_entry(
+            &VideoConfig::Avc(vec![1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]),
+            640,
+            360,
+        );
         let init = init_segment(&TrackInit {
             track_id: 1,
             timescale: 90000,
-            media: Media::Video { width: 640, height: 360 },
+            media: Media::Video {
+                width: 640,
+                height: 360,
+            },
             sample_entry: entry.clone(),
         });
         let c = chunk(
             7,
             1,
             123_456,
-            &[Sample { duration: 3000, cts: 0, sync: true, data: Bytes::from_static(b"frame") }],
+            &[Sample {
+                duration: 3000,
+                cts: 0,
+                sync: true,
+                data: Bytes::from_static(b"frame"),
+            }],
         );
         let mut r = Reader::new();
         r.push(&init);
@@ -365,6 +395,9 @@ mod tests {
         assert!(audio_sample_entry(&AudioConfig::Aac(vec![0x11, 0x90])).is_ok());
         let mut head = b"OpusHead".to_vec();
         head.extend_from_slice(&[1, 2, 0x38, 1, 0x80, 0xbb, 0, 0, 0, 0, 0]);
-        assert!(matches!(audio_sample_entry(&AudioConfig::Opus(head)), Ok((_, 48000, 2))));
+        assert!(matches!(
+            audio_sample_entry(&AudioConfig::Opus(head)),
+            Ok((_, 48000, 2))
+        ));
     }
 }

@@ -81,7 +81,12 @@ impl Reader {
             if self.buf.len() < 8 {
                 return Ok(None);
             }
-            let mut size = u64::from(u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]));
+            let mut size = u64::from(u32::from_be_bytes([
+                self.buf[0],
+                self.buf[1],
+                self.buf[2],
+                self.buf[3],
+            ]));
             let kind = [self.buf[4], self.buf[5], self.buf[6], self.buf[7]];
             let mut header = 8;
             if size == 1 {
@@ -111,7 +116,8 @@ impl Reader {
                 b"moof" => self.moof = Some((whole, start)),
                 b"mdat" => {
                     if let Some((moof, moof_start)) = self.moof.take() {
-                        let samples = self.samples(&moof, moof_start, start + header as u64, &body)?;
+                        let samples =
+                            self.samples(&moof, moof_start, start + header as u64, &body)?;
                         return Ok(Some(Event::Samples(samples)));
                     }
                 }
@@ -120,7 +126,13 @@ impl Reader {
         }
     }
 
-    fn samples(&mut self, moof: &Bytes, moof_start: u64, mdat_data_start: u64, mdat: &Bytes) -> Result<Vec<Sample>, Error> {
+    fn samples(
+        &mut self,
+        moof: &Bytes,
+        moof_start: u64,
+        mdat_data_start: u64,
+        mdat: &Bytes,
+    ) -> Result<Vec<Sample>, Error> {
         let mut runs = Vec::new();
         for (kind, traf) in children(&moof[8..])? {
             if &kind == b"traf" {
@@ -133,8 +145,12 @@ impl Reader {
             let tid = self.tracks[run.track].track_id;
             let mut dts = run.base_dts;
             for (duration, size, flags, cts) in run.entries {
-                let begin = usize::try_from(pos).map_err(|_| Error::invalid("trun", "data before mdat"))?;
-                let end = begin.checked_add(size as usize).filter(|&e| e <= mdat.len()).ok_or(Error::Truncated("mdat"))?;
+                let begin =
+                    usize::try_from(pos).map_err(|_| Error::invalid("trun", "data before mdat"))?;
+                let end = begin
+                    .checked_add(size as usize)
+                    .filter(|&e| e <= mdat.len())
+                    .ok_or(Error::Truncated("mdat"))?;
                 out.push(Sample {
                     track_id: tid,
                     dts,
@@ -151,7 +167,12 @@ impl Reader {
         Ok(out)
     }
 
-    fn parse_traf(&mut self, traf: &[u8], moof_start: u64, runs: &mut Vec<Run>) -> Result<(), Error> {
+    fn parse_traf(
+        &mut self,
+        traf: &[u8],
+        moof_start: u64,
+        runs: &mut Vec<Run>,
+    ) -> Result<(), Error> {
         let mut track = None;
         let (mut dur, mut size, mut flags) = (0, 0, 0);
         let mut base: Option<u64> = None;
@@ -163,7 +184,11 @@ impl Reader {
                     let vf = r.u32()?;
                     let f = vf & 0x00ff_ffff;
                     let id = r.u32()?;
-                    let idx = self.tracks.iter().position(|t| t.track_id == id).ok_or_else(|| Error::invalid("tfhd", "unknown track"))?;
+                    let idx = self
+                        .tracks
+                        .iter()
+                        .position(|t| t.track_id == id)
+                        .ok_or_else(|| Error::invalid("tfhd", "unknown track"))?;
                     let t = &self.tracks[idx];
                     (dur, size, flags) = (t.default_duration, t.default_size, t.default_flags);
                     if f & 0x01 != 0 {
@@ -186,7 +211,11 @@ impl Reader {
                 b"tfdt" => {
                     let v = r.u8()?;
                     r.skip(3)?;
-                    tfdt = Some(if v == 1 { r.u64()? } else { u64::from(r.u32()?) });
+                    tfdt = Some(if v == 1 {
+                        r.u64()?
+                    } else {
+                        u64::from(r.u32()?)
+                    });
                 }
                 b"trun" => {
                     let idx = track.ok_or_else(|| Error::invalid("traf", "trun before tfhd"))?;
@@ -197,7 +226,11 @@ impl Reader {
                     if count > MAX_SAMPLES {
                         return Err(Error::TooLarge("trun"));
                     }
-                    let data_offset = if f & 0x01 != 0 { i64::from(r.u32()? as i32) } else { 0 };
+                    let data_offset = if f & 0x01 != 0 {
+                        i64::from(r.u32()? as i32)
+                    } else {
+                        0
+                    };
                     let base_rel = match base {
                         Some(b) => b as i64 - moof_start as i64,
                         None => 0,
@@ -218,7 +251,11 @@ impl Reader {
                         }
                         let c = if f & 0x800 != 0 {
                             let raw = r.u32()?;
-                            if version == 0 { raw.min(i32::MAX as u32) as i32 } else { raw as i32 }
+                            if version == 0 {
+                                raw.min(i32::MAX as u32) as i32
+                            } else {
+                                raw as i32
+                            }
                         } else {
                             0
                         };
@@ -228,7 +265,12 @@ impl Reader {
                     let run_dts: u64 = entries.iter().map(|e| u64::from(e.0)).sum();
                     self.tracks[idx].next_dts = base_dts + run_dts;
                     tfdt = Some(base_dts + run_dts);
-                    runs.push(Run { track: idx, data_offset: base_rel + data_offset, entries, base_dts });
+                    runs.push(Run {
+                        track: idx,
+                        data_offset: base_rel + data_offset,
+                        entries,
+                        base_dts,
+                    });
                 }
                 _ => {}
             }
@@ -261,7 +303,10 @@ fn children(mut b: &[u8]) -> Result<Boxes<'_>, Error> {
 }
 
 fn child<'a>(b: &'a [u8], kind: &[u8; 4]) -> Result<Option<&'a [u8]>, Error> {
-    Ok(children(b)?.into_iter().find(|(k, _)| k == kind).map(|(_, v)| v))
+    Ok(children(b)?
+        .into_iter()
+        .find(|(k, _)| k == kind)
+        .map(|(_, v)| v))
 }
 
 fn parse_moov(moov: &[u8]) -> Result<Vec<Track>, Error> {
@@ -322,8 +367,14 @@ fn parse_trak(trak: &[u8]) -> Result<Track, Error> {
     let mut r = R::new(stsd, "stsd");
     r.skip(8)?;
     let entries = r.rest();
-    let size = entries.get(..4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize).ok_or(Error::Truncated("stsd"))?;
-    let sample_entry = entries.get(..size).ok_or(Error::Truncated("stsd"))?.to_vec();
+    let size = entries
+        .get(..4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
+        .ok_or(Error::Truncated("stsd"))?;
+    let sample_entry = entries
+        .get(..size)
+        .ok_or(Error::Truncated("stsd"))?
+        .to_vec();
     let (mut width, mut height) = (0, 0);
     if &handler == b"vide" && sample_entry.len() >= 8 + 28 {
         width = u32::from(u16::from_be_bytes([sample_entry[32], sample_entry[33]]));
@@ -347,5 +398,9 @@ fn parse_trak(trak: &[u8]) -> Result<Track, Error> {
 pub fn entry_config<'a>(sample_entry: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
     // Visual sample entries have 78 bytes of fixed fields after the 8-byte header.
     let body = sample_entry.get(8 + 78..)?;
-    children(body).ok()?.into_iter().find(|(k, _)| k == kind).map(|(_, v)| v)
+    children(body)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == kind)
+        .map(|(_, v)| v)
 }

@@ -438,12 +438,15 @@ async fn run_session(
     wanted: Wanted,
     events: &mpsc::Sender<Ev>,
 ) -> Failure {
-    let config = Config {
+    let mut config = Config {
         verify: playback.verify.clone(),
         token: Some(playback.token.clone()),
         timeout: options.timeout,
         ..Config::default()
     };
+    // Notice a dead relay within about one step timeout (pings keep a quiet session alive).
+    config.tuning.idle_timeout = options.timeout.max(Duration::from_secs(3));
+    config.tuning.keep_alive = Some(config.tuning.idle_timeout / 3);
     let conn = match Connection::connect(&playback.relay, config).await {
         Ok(c) => c,
         Err(e) => return Failure::from_client(&e),

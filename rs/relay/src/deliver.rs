@@ -35,7 +35,7 @@ use crate::auth::Action;
 use crate::error::{done, request, SessionError, AUTH_FAILED};
 use crate::io::{self, Reader};
 use crate::registry::NamespaceEvent;
-use crate::session::{reject, request_ok, track_name, Ctx};
+use crate::session::{reject, request_ok, track_name, Ctx, PrefixKind};
 use crate::track::{Location, Subgroup, SubgroupEnd, Track, TrackEvent};
 
 /// What a joining FETCH needs to know about the subscription it joins.
@@ -106,84 +106,82 @@ pub async fn subscribe(
         return Ok(());
     };
 
-    // Take the event stream before reading the state, so nothing falls in between.
-    let events = track.events();
-    let largest = track.largest();
-    let filter = msg.params.subscription_filter();
-    let (start, end_group) = match filter {
-        Some(SubscriptionFilter::NextGroupStart) => (
-            largest
-                .map(|l| Location::new(l.group + 1, 0))
-                .unwrap_or_default(),
-            None,
-        ),
-        Some(SubscriptionFilter::LargestObject) => (
-            largest
-                .map(|l| Location::new(l.group, l.object + 1))
-                .unwrap_or_default(),
-            None,
-        ),
+    let alias = ctx.next_alias();
+    let mut established = None;
+    let result = serve(ctx, &track, alias, &msg.params, &mut send, &mut recv, scope.clone(), |largest, info| {
+        let mut params = Parameters::new();
+        if let Some(l) = largest {
+            params.set_largest_object(wire(l));
+        }
+        // Registered before SUBSCRIBE_OK leaves, so a joining FETCH sent on receipt finds it.
+        let forward = msg.params.forward_or_default();
+        ctx.subscriptions_insert(msg.request_id, Joining { track: track.clone(), location: if forward { largest } else { None } });
+        established = Some(msg.request_id);
+        Some(ControlMessage::SubscribeOk(SubscribeOk { track_alias: alias, params, properties: info.properties.clone() }))
+    })
+    .await;
+    if let Some(id) = established {
+        ctx.subscriptions_remove(id);
+    }
+    result
+}
+
+/// Where a subscription starts and ends, from its filter and the track's largest location.
+fn filter_range(filter: Option<SubscriptionFilter>, largest: Option<Location>) -> Result<(Location, Option<u64>), SessionError> {
+    Ok(match filter {
+        Some(SubscriptionFilter::NextGroupStart) => (largest.map(|l| Location::new(l.group + 1, 0)).unwrap_or_default(), None),
+        Some(SubscriptionFilter::LargestObject) => (largest.map(|l| Location::new(l.group, l.object + 1)).unwrap_or_default(), None),
         Some(SubscriptionFilter::AbsoluteStart(s)) => (local(s), None),
-        Some(SubscriptionFilter::AbsoluteRange {
-            start,
-            end_group_delta,
-        }) => {
-            let end = start
-                .group
-                .checked_add(end_group_delta)
-                .ok_or_else(|| SessionError::Protocol("end group overflows".into()))?;
+        Some(SubscriptionFilter::AbsoluteRange { start, end_group_delta }) => {
+            let end = start.group.checked_add(end_group_delta).ok_or_else(|| SessionError::Protocol("end group overflows".into()))?;
             (local(start), Some(end))
         }
         None => (Location::default(), None),
-    };
+    })
+}
+
+/// Serve one established subscription (SUBSCRIBE, or a PUBLISH the relay sent for
+/// SUBSCRIBE_TRACKS): send the opening message `open` builds (nothing when it returns `None`),
+/// fan the track out until it ends or the subscriber cancels, apply REQUEST_UPDATEs, and
+/// finish with PUBLISH_DONE.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    ctx: &Arc<Ctx>,
+    track: &Arc<Track>,
+    alias: u64,
+    params: &Parameters,
+    send: &mut SendStream,
+    recv: &mut Reader,
+    scope: tokio_util::sync::CancellationToken,
+    open: impl FnOnce(Option<Location>, &crate::track::TrackInfo) -> Option<ControlMessage>,
+) -> Result<(), SessionError> {
+    // Take the event stream before reading the state, so nothing falls in between.
+    let events = track.events();
+    let largest = track.largest();
+    let (start, end_group) = filter_range(params.subscription_filter(), largest)?;
     let info = track.info();
-    let order = match msg.params.group_order() {
+    let order = match params.group_order() {
         Some(o) => o,
         None if info.group_order == 2 => GroupOrder::Descending,
         None => GroupOrder::Ascending,
     };
-    let alias = ctx.next_alias();
-    let mut params = Parameters::new();
-    if let Some(l) = largest {
-        params.set_largest_object(wire(l));
-    }
-    // Registered before SUBSCRIBE_OK leaves, so a joining FETCH sent on receipt finds it.
-    let forward = msg.params.forward_or_default();
-    ctx.subscriptions_insert(
-        msg.request_id,
-        Joining {
-            track: track.clone(),
-            location: if forward { largest } else { None },
-        },
-    );
-    if let Err(e) = io::send(
-        &mut send,
-        SubscribeOk {
-            track_alias: alias,
-            params,
-            properties: info.properties.clone(),
-        },
-    )
-    .await
-    {
-        ctx.subscriptions_remove(msg.request_id);
-        return Err(e);
+    if let Some(msg) = open(largest, &info) {
+        io::send(send, msg).await?;
     }
     metrics::gauge!("relay_subscriptions").increment(1.0);
 
     let (settings_tx, settings_rx) = watch::channel(Settings {
-        subscriber_priority: msg.params.subscriber_priority_or_default(),
-        forward,
+        subscriber_priority: params.subscriber_priority_or_default(),
+        forward: params.forward_or_default(),
     });
-    let lag_budget = msg
-        .params
+    let lag_budget = params
         .subgroup_delivery_timeout()
         .filter(|t| *t > 0)
         .map(Duration::from_millis)
         .unwrap_or(ctx.shared.config.lag_budget);
     // OBJECT_DELIVERY_TIMEOUT: the smaller of the subscriber's parameter and the publisher's
     // track property, when either is set (0 = none).
-    let object_timeout = [msg.params.object_delivery_timeout(), info.properties.object_delivery_timeout()]
+    let object_timeout = [params.object_delivery_timeout(), info.properties.object_delivery_timeout()]
         .into_iter()
         .flatten()
         .filter(|t| *t > 0)
@@ -219,11 +217,12 @@ pub async fn subscribe(
                             s.forward = f;
                         }
                     });
-                    request_ok(&mut send, Parameters::new()).await?;
+                    request_ok(send, Parameters::new()).await?;
                 }
                 Ok(Some(other)) => {
                     scope.cancel();
-                    return Err(SessionError::Protocol(format!("{} on a SUBSCRIBE stream", other.name())));
+                    metrics::gauge!("relay_subscriptions").decrement(1.0);
+                    return Err(SessionError::Protocol(format!("{} on a subscription's stream", other.name())));
                 }
                 // The subscriber closed or reset its side: unsubscribe.
                 Ok(None) | Err(_) => break None,
@@ -233,22 +232,111 @@ pub async fn subscribe(
         }
     };
     scope.cancel();
-    ctx.subscriptions_remove(msg.request_id);
     metrics::gauge!("relay_subscriptions").decrement(1.0);
     if let Some(end) = outcome {
         let count = streams.load(Ordering::Relaxed);
-        let _ = io::send(
-            &mut send,
-            PublishDone {
-                status_code: end.code,
-                stream_count: count,
-                reason: ReasonPhrase::new(&end.reason),
-            },
-        )
-        .await;
+        let _ = io::send(send, PublishDone { status_code: end.code, stream_count: count, reason: ReasonPhrase::new(&end.reason) }).await;
         let _ = send.finish();
     }
     Ok(())
+}
+
+/// SUBSCRIBE_TRACKS: PUBLISH every track under the prefix to this peer, now and as tracks
+/// appear, each on its own request stream.
+pub async fn subscribe_tracks(
+    ctx: &Arc<Ctx>,
+    msg: moqt::SubscribeTracks,
+    mut send: SendStream,
+    mut recv: Reader,
+) -> Result<(), SessionError> {
+    let scope = ctx.closed.child_token();
+    let prefix = msg.prefix.clone();
+    let _guard = authorize_or_reject(ctx, &mut send, &prefix, None, &msg.params, scope.clone()).await?;
+    let Some(_claim) = ctx.claim_prefix(PrefixKind::Tracks, prefix.fields()) else {
+        reject(&mut send, request::PREFIX_OVERLAP, "overlaps another SUBSCRIBE_TRACKS of this session").await;
+        return Ok(());
+    };
+    let mut added = ctx.shared.registry.track_added();
+    let existing = ctx.shared.registry.tracks_under(prefix.fields());
+    request_ok(&mut send, Parameters::new()).await?;
+    let forward = msg.params.forward_or_default();
+    let mut published = std::collections::HashSet::new();
+    for track in existing {
+        if published.insert(track.name.clone()) {
+            spawn_publish(ctx, track, forward, scope.clone());
+        }
+    }
+    loop {
+        tokio::select! {
+            t = added.recv() => match t {
+                Ok(track) if track.name.namespace.starts_with(prefix.fields()) => {
+                    if published.insert(track.name.clone()) {
+                        spawn_publish(ctx, track, forward, scope.clone());
+                    }
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            m = recv.message() => match m {
+                Ok(Some(ControlMessage::RequestUpdate(_))) => request_ok(&mut send, Parameters::new()).await?,
+                Ok(Some(other)) => return Err(SessionError::Protocol(format!("{} on a SUBSCRIBE_TRACKS stream", other.name()))),
+                Ok(None) | Err(_) => break,
+            },
+            _ = ctx.closed.cancelled() => break,
+        }
+    }
+    // Subscriptions established by PUBLISH live on their own streams and outlive this one.
+    Ok(())
+}
+
+fn spawn_publish(ctx: &Arc<Ctx>, track: Arc<Track>, forward: bool, scope: tokio_util::sync::CancellationToken) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let Err(e) = publish_to_peer(&ctx, &track, forward, scope).await {
+            ctx.fail(&e);
+        }
+    });
+}
+
+/// Send PUBLISH for `track` to the peer, wait for PUBLISH_OK, then serve it like a SUBSCRIBE.
+async fn publish_to_peer(
+    ctx: &Arc<Ctx>,
+    track: &Arc<Track>,
+    forward: bool,
+    scope: tokio_util::sync::CancellationToken,
+) -> Result<(), SessionError> {
+    let (mut send, recv) = ctx.session.open_bi().await.map_err(SessionError::from_session)?;
+    let mut recv = Reader::new(recv);
+    let namespace = TrackNamespace::new(track.name.namespace.iter().cloned()).map_err(|e| SessionError::Internal(e.to_string()))?;
+    let alias = ctx.next_alias();
+    let mut params = Parameters::new();
+    if let Some(l) = track.largest() {
+        params.set_largest_object(wire(l));
+    }
+    if !forward {
+        params.set_forward(false);
+    }
+    let publish = moqt::Publish {
+        request_id: ctx.next_request_id(),
+        namespace,
+        track_name: track.name.name.clone(),
+        track_alias: alias,
+        params,
+        properties: track.info().properties,
+    };
+    io::send(&mut send, publish).await?;
+    let ok = match recv.message().await {
+        Ok(Some(ControlMessage::RequestOk(ok))) | Ok(Some(ControlMessage::PublishOk(ok))) => ok,
+        Ok(Some(ControlMessage::RequestError(_))) | Ok(None) | Err(SessionError::Reset(_)) => return Ok(()),
+        Ok(Some(other)) => return Err(SessionError::Protocol(format!("{} in reply to PUBLISH", other.name()))),
+        Err(e) => return Err(e),
+    };
+    let mut sub_params = ok.params.clone();
+    if sub_params.forward().is_none() && !forward {
+        sub_params.set_forward(false);
+    }
+    let scope = scope.child_token();
+    serve(ctx, track, alias, &sub_params, &mut send, &mut recv, scope, |_, _| None).await
 }
 
 /// Why a delivery stopped.
@@ -839,6 +927,10 @@ pub async fn subscribe_namespace(
     let prefix = msg.prefix.clone();
     let _guard =
         authorize_or_reject(ctx, &mut send, &prefix, None, &msg.params, scope.clone()).await?;
+    let Some(_claim) = ctx.claim_prefix(PrefixKind::Namespaces, prefix.fields()) else {
+        reject(&mut send, request::PREFIX_OVERLAP, "overlaps another SUBSCRIBE_NAMESPACE of this session").await;
+        return Ok(());
+    };
     let (existing, mut events) = ctx.shared.registry.namespaces(prefix.fields());
     request_ok(&mut send, Parameters::new()).await?;
     let suffix = |ns: &[bytes::Bytes]| TrackNamespace::new(ns[prefix.len()..].iter().cloned()).ok();

@@ -2,43 +2,36 @@
 
 use moqt::DecodeError;
 
-/// Session termination codes (draft-18 "Session Termination Error Codes").
+/// Session termination codes, as the QUIC/WebTransport close code (the codec's table).
 pub mod close {
-    pub const NO_ERROR: u32 = 0x0;
-    pub const INTERNAL_ERROR: u32 = 0x1;
-    pub const UNAUTHORIZED: u32 = 0x2;
-    pub const PROTOCOL_VIOLATION: u32 = 0x3;
-    pub const INVALID_REQUEST_ID: u32 = 0x4;
-    pub const DUPLICATE_TRACK_ALIAS: u32 = 0x5;
-    pub const INVALID_PATH: u32 = 0x8;
-    pub const GOAWAY_TIMEOUT: u32 = 0x10;
-    pub const CONTROL_MESSAGE_TIMEOUT: u32 = 0x11;
-    pub const EXPIRED_AUTH_TOKEN: u32 = 0x18;
-    pub const INVALID_AUTHORITY: u32 = 0x19;
+    use moqt::SessionErrorCode as C;
+    pub const INTERNAL_ERROR: u32 = C::INTERNAL_ERROR.0 as u32;
+    pub const UNAUTHORIZED: u32 = C::UNAUTHORIZED.0 as u32;
+    pub const PROTOCOL_VIOLATION: u32 = C::PROTOCOL_VIOLATION.0 as u32;
+    pub const DUPLICATE_TRACK_ALIAS: u32 = C::DUPLICATE_TRACK_ALIAS.0 as u32;
+    pub const INVALID_PATH: u32 = C::INVALID_PATH.0 as u32;
+    pub const EXPIRED_AUTH_TOKEN: u32 = C::EXPIRED_AUTH_TOKEN.0 as u32;
+    pub const INVALID_AUTHORITY: u32 = C::INVALID_AUTHORITY.0 as u32;
 }
 
-/// REQUEST_ERROR codes used by the relay.
+/// REQUEST_ERROR codes used by the relay (the codec's table).
 pub mod request {
-    pub const INTERNAL_ERROR: u64 = 0x0;
-    pub const UNAUTHORIZED: u64 = 0x1;
-    pub const TIMEOUT: u64 = 0x2;
-    pub const NOT_SUPPORTED: u64 = 0x3;
-    pub const GOING_AWAY: u64 = 0x7;
-    pub const DOES_NOT_EXIST: u64 = 0x10;
-    pub const INVALID_RANGE: u64 = 0x11;
-    pub const DUPLICATE_SUBSCRIPTION: u64 = 0x19;
-    pub const INVALID_JOINING_REQUEST_ID: u64 = 0x32;
+    use moqt::RequestErrorCode as C;
+    pub const INTERNAL_ERROR: u64 = C::INTERNAL_ERROR.0;
+    pub const UNAUTHORIZED: u64 = C::UNAUTHORIZED.0;
+    pub const NOT_SUPPORTED: u64 = C::NOT_SUPPORTED.0;
+    pub const GOING_AWAY: u64 = C::GOING_AWAY.0;
+    pub const DOES_NOT_EXIST: u64 = C::DOES_NOT_EXIST.0;
+    pub const INVALID_RANGE: u64 = C::INVALID_RANGE.0;
+    pub const PREFIX_OVERLAP: u64 = C::PREFIX_OVERLAP.0;
+    pub const INVALID_JOINING_REQUEST_ID: u64 = C::INVALID_JOINING_REQUEST_ID.0;
 }
 
-/// PUBLISH_DONE status codes.
+/// PUBLISH_DONE status codes used by the relay (the codec's table).
 pub mod done {
-    pub const INTERNAL_ERROR: u64 = 0x0;
-    pub const UNAUTHORIZED: u64 = 0x1;
-    pub const TRACK_ENDED: u64 = 0x2;
-    pub const SUBSCRIPTION_ENDED: u64 = 0x3;
-    pub const GOING_AWAY: u64 = 0x4;
-    pub const TOO_FAR_BEHIND: u64 = 0x5;
-    pub const EXPIRED: u64 = 0x6;
+    use moqt::PublishDoneCode as C;
+    pub const TRACK_ENDED: u64 = C::TRACK_ENDED.0;
+    pub const SUBSCRIPTION_ENDED: u64 = C::SUBSCRIPTION_ENDED.0;
 }
 
 /// The reason phrase every authorization failure carries (the SDKs' contract).

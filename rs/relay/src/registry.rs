@@ -57,6 +57,7 @@ pub struct Registry {
     cache_bytes: usize,
     grace: Duration,
     namespace_events: broadcast::Sender<NamespaceEvent>,
+    track_added: broadcast::Sender<Arc<Track>>,
 }
 
 /// The result of becoming a track's publisher: feed `track` until `stop` is cancelled (a newer
@@ -70,6 +71,7 @@ pub struct Claim {
 impl Registry {
     pub fn new(cache_bytes: usize, grace: Duration) -> Arc<Self> {
         let (namespace_events, _) = broadcast::channel(1024);
+        let (track_added, _) = broadcast::channel(1024);
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 tracks: HashMap::new(),
@@ -78,6 +80,7 @@ impl Registry {
             cache_bytes,
             grace,
             namespace_events,
+            track_added,
         })
     }
 
@@ -91,12 +94,14 @@ impl Registry {
     pub fn claim(&self, name: &TrackName, session: u64, info: TrackInfo) -> Claim {
         let mut inner = self.lock();
         let cache_bytes = self.cache_bytes;
-        let entry = inner.tracks.entry(name.clone()).or_insert_with(|| Entry {
-            track: Track::new(name.clone(), cache_bytes),
-            feed: None,
-            stop: CancellationToken::new(),
-            epoch: 0,
+        let mut created = false;
+        let entry = inner.tracks.entry(name.clone()).or_insert_with(|| {
+            created = true;
+            Entry { track: Track::new(name.clone(), cache_bytes), feed: None, stop: CancellationToken::new(), epoch: 0 }
         });
+        if created {
+            let _ = self.track_added.send(entry.track.clone());
+        }
         if entry.feed.is_some() {
             entry.stop.cancel();
         }
@@ -269,6 +274,11 @@ impl Registry {
             .filter(|e| e.track.name.namespace.starts_with(prefix))
             .map(|e| e.track.clone())
             .collect()
+    }
+
+    /// Tracks as they appear (for SUBSCRIBE_TRACKS).
+    pub fn track_added(&self) -> broadcast::Receiver<Arc<Track>> {
+        self.track_added.subscribe()
     }
 
     pub fn track_count(&self) -> usize {

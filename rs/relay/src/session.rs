@@ -50,6 +50,9 @@ pub(crate) struct Ctx {
     pub subscriptions: Mutex<HashMap<u64, deliver::Joining>>,
     /// Cancelled when the session ends.
     pub closed: CancellationToken,
+    /// Active SUBSCRIBE_NAMESPACE / SUBSCRIBE_TRACKS prefixes (overlaps are refused).
+    prefixes: Mutex<Vec<(PrefixKind, Vec<Bytes>, u64)>>,
+    next_prefix_id: AtomicU64,
     /// Set once we sent or received GOAWAY: new requests are refused.
     pub going_away: watch::Sender<bool>,
 }
@@ -216,8 +219,42 @@ impl Ctx {
         Self::lock(&self.subscriptions).get(&request_id).cloned()
     }
 
+    /// Reserve a namespace prefix for a SUBSCRIBE_NAMESPACE or SUBSCRIBE_TRACKS; `None` when it
+    /// shares a common prefix with an active one of the same kind (PREFIX_OVERLAP).
+    pub fn claim_prefix(self: &Arc<Self>, kind: PrefixKind, prefix: &[Bytes]) -> Option<PrefixClaim> {
+        let mut prefixes = Self::lock(&self.prefixes);
+        let overlaps = prefixes
+            .iter()
+            .any(|(k, p, _)| *k == kind && (p.starts_with(prefix) || prefix.starts_with(p)));
+        if overlaps {
+            return None;
+        }
+        let id = self.next_prefix_id.fetch_add(1, Ordering::Relaxed);
+        prefixes.push((kind, prefix.to_vec(), id));
+        Some(PrefixClaim { ctx: self.clone(), id })
+    }
+
     pub fn is_going_away(&self) -> bool {
         *self.going_away.borrow()
+    }
+}
+
+/// The two independent overlap spaces of namespace-prefix requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PrefixKind {
+    Namespaces,
+    Tracks,
+}
+
+/// An active prefix; released on drop.
+pub(crate) struct PrefixClaim {
+    ctx: Arc<Ctx>,
+    id: u64,
+}
+
+impl Drop for PrefixClaim {
+    fn drop(&mut self) {
+        Ctx::lock(&self.ctx.prefixes).retain(|(_, _, id)| *id != self.id);
     }
 }
 
@@ -249,6 +286,8 @@ pub(crate) async fn run(shared: Arc<Shared>, session: Session, url: Option<url::
         next_alias: AtomicU64::new(1),
         inbound: ingest::Aliases::default(),
         subscriptions: Mutex::new(HashMap::new()),
+        prefixes: Mutex::new(Vec::new()),
+        next_prefix_id: AtomicU64::new(0),
         closed: shared.shutdown.child_token(),
         going_away,
     });
@@ -485,16 +524,7 @@ async fn handle_request(
         ControlMessage::SubscribeNamespace(m) => {
             deliver::subscribe_namespace(ctx, m, send, recv).await
         }
-        ControlMessage::SubscribeTracks(m) => {
-            let _ = m;
-            reject(
-                &mut send,
-                request::NOT_SUPPORTED,
-                "SUBSCRIBE_TRACKS is not supported by this relay yet",
-            )
-            .await;
-            Ok(())
-        }
+        ControlMessage::SubscribeTracks(m) => deliver::subscribe_tracks(ctx, m, send, recv).await,
         ControlMessage::Publish(m) => ingest::publish(ctx, m, send, recv).await,
         ControlMessage::PublishNamespace(m) => ingest::publish_namespace(ctx, m, send, recv).await,
         other => Err(SessionError::Protocol(format!(

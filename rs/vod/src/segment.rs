@@ -205,3 +205,39 @@ pub fn plan(track: &Indexed, bounds: &[f64]) -> Vec<Vec<Planned>> {
         })
         .collect()
 }
+
+/// Whether the first `len` bytes of `path` are a whole ISO-BMFF file: top-level boxes tile
+/// them exactly (no box of unknown size) and include `moov` and `mdat`. Reads box headers
+/// only. How an upload of unknown length learns that it is complete.
+pub async fn whole_iso_bmff(path: &Path, len: u64) -> bool {
+    let Ok(mut f) = tokio::fs::File::open(path).await else {
+        return false;
+    };
+    let (mut pos, mut moov, mut mdat) = (0u64, false, false);
+    let mut head = [0u8; 32];
+    for _ in 0..10_000 {
+        if pos == len {
+            return moov && mdat;
+        }
+        if pos > len || f.seek(SeekFrom::Start(pos)).await.is_err() {
+            return false;
+        }
+        let Ok(n) = read_exact_at(&mut f, &mut head, "").await else {
+            return false;
+        };
+        let avail = usize::try_from((len - pos).min(n as u64)).unwrap_or(0);
+        let Ok(Some(h)) = boxes::header(&head[..avail]) else {
+            return false;
+        };
+        if !h.kind.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return false;
+        }
+        let Some(size) = h.size else {
+            return false;
+        };
+        moov |= &h.kind == b"moov";
+        mdat |= &h.kind == b"mdat";
+        pos = pos.saturating_add(size);
+    }
+    false
+}

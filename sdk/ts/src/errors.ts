@@ -137,7 +137,9 @@ export function requestErrorName(code: bigint): string {
 export class SessionClosedError extends StreamsError {
   readonly closeCode: number;
   override readonly reason: string;
-  constructor(closeCode: number, reason: string) {
+  /** False when the transport failed without the peer's close code and reason ("Connection lost"). */
+  readonly fromPeer: boolean;
+  constructor(closeCode: number, reason: string, fromPeer = true) {
     const auth =
       reason === "auth_failed" ||
       closeCode === SessionCode.UNAUTHORIZED ||
@@ -147,6 +149,7 @@ export class SessionClosedError extends StreamsError {
     this.name = "SessionClosedError";
     this.closeCode = closeCode;
     this.reason = reason;
+    this.fromPeer = fromPeer;
   }
 }
 

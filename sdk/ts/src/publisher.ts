@@ -73,6 +73,8 @@ export class Publisher {
   private streamKey = "";
   private catalogTimer: ReturnType<typeof setInterval> | undefined;
   private resolveReady: (() => void) | undefined;
+  /** PUBLISH_NAMESPACE (the relay's stream key check) is in flight. */
+  private announcing = false;
   private rejectReady: ((e: unknown) => void) | undefined;
 
   constructor(
@@ -128,7 +130,13 @@ export class Publisher {
       await withTimeout(ready, 15_000, "encoders produced no output");
     } catch (e) {
       this.stop();
-      const err = toStreamsError(e);
+      let err = toStreamsError(e);
+      // The relay answers a refused stream key with REQUEST_ERROR(UNAUTHORIZED) and closes the
+      // session with `auth_failed` at once; Chromium sometimes drops both and reports only
+      // "Connection lost." A session lost while the relay was checking the key is that refusal.
+      if (err instanceof SessionClosedError && err.code === "session_closed" && this.announcing && err.closeCode === 1 && !err.fromPeer) {
+        err = new StreamsError("auth_failed", "auth_failed", { cause: err, reason: "connection closed during the stream key check" });
+      }
       if (err.code === "auth_failed") {
         throw new StreamsError(
           "auth_failed",
@@ -152,7 +160,9 @@ export class Publisher {
     const opts = this.sessionOpts as SessionOptions;
     const session = await MoqtSession.connect(opts);
     try {
+      this.announcing = true;
       await session.publishNamespace(this.namespace, this.streamKey);
+      this.announcing = false;
       const tracks = new Map<string, LocalTrack>();
       const specs = [{ name: CATALOG_TRACK, priority: TRACK_PRIORITY.catalog }, ...this.media.map((m) => ({ name: m.name, priority: m.priority }))];
       for (const s of specs) tracks.set(s.name, session.createTrack({ namespace: this.namespace, name: s.name, priority: s.priority }));

@@ -78,7 +78,8 @@ export async function startEngine({
     ],
     {
       cwd: REPO_ROOT,
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env },
+      // Every listener on a free port: RTMP ingest too (its default 1935 may be taken).
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', CLUTCHCALL_RTMP: '127.0.0.1:0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

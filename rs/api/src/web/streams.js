@@ -102,12 +102,15 @@ function requestErrorName(code) {
 var SessionClosedError = class extends StreamsError {
   closeCode;
   reason;
-  constructor(closeCode, reason) {
+  /** False when the transport failed without the peer's close code and reason ("Connection lost"). */
+  fromPeer;
+  constructor(closeCode, reason, fromPeer = true) {
     const auth = reason === "auth_failed" || closeCode === SessionCode.UNAUTHORIZED || closeCode === SessionCode.EXPIRED_AUTH_TOKEN || closeCode === SessionCode.MALFORMED_AUTH_TOKEN;
     super(auth ? "auth_failed" : "session_closed", auth ? "auth_failed" : `session closed (code ${closeCode}${reason ? `: ${reason}` : ""})`);
     this.name = "SessionClosedError";
     this.closeCode = closeCode;
     this.reason = reason;
+    this.fromPeer = fromPeer;
   }
 };
 var ApiError = class extends StreamsError {
@@ -2265,7 +2268,7 @@ var MoqtSession = class _MoqtSession {
       (info) => this.onClosed(info.closeCode ?? 0, info.reason ?? ""),
       (err) => {
         const msg = err instanceof Error ? err.message : String(err);
-        this.onClosed(SessionCode.INTERNAL_ERROR, /auth_failed/.test(msg) ? "auth_failed" : msg);
+        this.onClosed(SessionCode.INTERNAL_ERROR, /auth_failed/.test(msg) ? "auth_failed" : msg, false);
       }
     );
   }
@@ -2340,9 +2343,9 @@ var MoqtSession = class _MoqtSession {
   get isClosed() {
     return this.closeReason !== void 0;
   }
-  onClosed(code, reason) {
+  onClosed(code, reason, fromPeer = true) {
     if (this.closeReason !== void 0) return;
-    const err = new SessionClosedError(code, reason);
+    const err = new SessionClosedError(code, reason, fromPeer);
     this.closeReason = err;
     for (const s of [...this.subsByRequest.values()]) s.finish(void 0, err);
     for (const f of this.fetches.values()) f.onEnd(false);
@@ -2449,7 +2452,11 @@ var MoqtSession = class _MoqtSession {
     this.peerSetup();
     for (; ; ) {
       const type = await r.varintOrEnd("message type");
-      if (type === void 0) throw new DecodeError("peer closed its control stream");
+      if (type === void 0) {
+        await Promise.race([this.closed, new Promise((r2) => setTimeout(r2, 1e3))]);
+        if (this.closeReason !== void 0) return;
+        throw new DecodeError("peer closed its control stream");
+      }
       const l = await r.u16("message length");
       const m = decodeMessage(type, await r.bytes(l, "message"));
       if (m.type === "GOAWAY") {
@@ -2655,15 +2662,21 @@ var MoqtSession = class _MoqtSession {
   /** First response on a request stream; REQUEST_ERROR becomes a {@link RequestError}. */
   async response(request, what) {
     let m;
+    const next = request.next();
+    next.catch(() => void 0);
     try {
       m = await Promise.race([
-        request.next(),
+        next,
         this.closed.then((e) => {
           throw e;
         })
       ]);
     } catch (e) {
-      if (this.closeReason !== void 0) throw this.closeReason;
+      if (this.closeReason !== void 0) {
+        const late = await Promise.race([next.catch(() => void 0), new Promise((r) => setTimeout(() => r(void 0), 300))]);
+        if (late?.type === "REQUEST_ERROR") throw new RequestError(late.errorCode, late.reason, late.retryInterval, what);
+        throw this.closeReason;
+      }
       throw e;
     }
     if (m === void 0) {
@@ -3037,6 +3050,8 @@ var Publisher = class {
   streamKey = "";
   catalogTimer;
   resolveReady;
+  /** PUBLISH_NAMESPACE (the relay's stream key check) is in flight. */
+  announcing = false;
   rejectReady;
   /**
    * Publish `mediaStream` as live input `externalInputId` under `namespace`
@@ -3091,7 +3106,10 @@ var Publisher = class {
       await withTimeout(ready, 15e3, "encoders produced no output");
     } catch (e) {
       this.stop();
-      const err = toStreamsError(e);
+      let err = toStreamsError(e);
+      if (err instanceof SessionClosedError && err.code === "session_closed" && this.announcing && err.closeCode === 1 && !err.fromPeer) {
+        err = new StreamsError("auth_failed", "auth_failed", { cause: err, reason: "connection closed during the stream key check" });
+      }
       if (err.code === "auth_failed") {
         throw new StreamsError(
           "auth_failed",
@@ -3113,7 +3131,9 @@ var Publisher = class {
     const opts = this.sessionOpts;
     const session = await MoqtSession.connect(opts);
     try {
+      this.announcing = true;
       await session.publishNamespace(this.namespace, this.streamKey);
+      this.announcing = false;
       const tracks = /* @__PURE__ */ new Map();
       const specs = [{ name: CATALOG_TRACK, priority: TRACK_PRIORITY.catalog }, ...this.media.map((m) => ({ name: m.name, priority: m.priority }))];
       for (const s of specs) tracks.set(s.name, session.createTrack({ namespace: this.namespace, name: s.name, priority: s.priority }));

@@ -108,7 +108,12 @@ impl Reader {
                 Some(None) => continue,
                 Some(Some(m)) => {
                     if m.type_id == 1 && m.payload.len() >= 4 {
-                        let size = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]) & 0x7fff_ffff;
+                        let size = u32::from_be_bytes([
+                            m.payload[0],
+                            m.payload[1],
+                            m.payload[2],
+                            m.payload[3],
+                        ]) & 0x7fff_ffff;
                         self.set_chunk_size(size)?;
                     }
                     return Ok(Some(m));
@@ -121,7 +126,9 @@ impl Reader {
     /// incomplete; `Some(Some(m))` = message complete.
     fn chunk(&mut self) -> Result<Option<Option<Message>>, ChunkError> {
         let b = &self.buf[..];
-        let Some(&b0) = b.first() else { return Ok(None) };
+        let Some(&b0) = b.first() else {
+            return Ok(None);
+        };
         let fmt = b0 >> 6;
         let (csid, mut pos) = match b0 & 0x3f {
             0 => match b.get(1) {
@@ -193,7 +200,11 @@ impl Reader {
         }
         // Only now commit: the whole chunk is in the buffer.
         if !continuing {
-            let t = if extended { ext_value } else { ts_field.unwrap_or(0) };
+            let t = if extended {
+                ext_value
+            } else {
+                ts_field.unwrap_or(0)
+            };
             match fmt {
                 0 => {
                     st.timestamp = t;
@@ -211,7 +222,11 @@ impl Reader {
         }
         st.extended = extended;
         st.started = true;
-        let in_flight = self.streams.values().filter(|s| s.partial.is_some()).count();
+        let in_flight = self
+            .streams
+            .values()
+            .filter(|s| s.partial.is_some())
+            .count();
         let mut partial = match st.partial.take() {
             Some(p) => p,
             None => {
@@ -221,7 +236,12 @@ impl Reader {
                 BytesMut::with_capacity(st.length.min(64 << 10))
             }
         };
-        let held: usize = self.streams.iter().filter(|(id, _)| **id != csid).filter_map(|(_, s)| s.partial.as_ref().map(BytesMut::len)).sum();
+        let held: usize = self
+            .streams
+            .iter()
+            .filter(|(id, _)| **id != csid)
+            .filter_map(|(_, s)| s.partial.as_ref().map(BytesMut::len))
+            .sum();
         if held + partial.len() + want > MAX_PARTIAL {
             return Err(ChunkError::MessageTooLarge(held + partial.len() + want));
         }
@@ -288,15 +308,36 @@ mod tests {
     use super::*;
 
     fn msg(csid: u32, ts: u32, len: usize) -> Message {
-        Message { csid, timestamp: ts, type_id: 9, stream_id: 1, payload: Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>()) }
+        Message {
+            csid,
+            timestamp: ts,
+            type_id: 9,
+            stream_id: 1,
+            payload: Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>()),
+        }
     }
 
     #[test]
     fn round_trip_split_anywhere() {
-        let msgs = [msg(4, 0, 300), msg(6, 40, 10), msg(300, 0x0100_0000, 1000), msg(4, 80, 0)];
+        let msgs = [
+            msg(4, 0, 300),
+            msg(6, 40, 10),
+            msg(300, 0x0100_0000, 1000),
+            msg(4, 80, 0),
+        ];
         let mut wire = Vec::new();
         // Set Chunk Size 100 first.
-        write(&mut wire, 128, &Message { csid: 2, timestamp: 0, type_id: 1, stream_id: 0, payload: Bytes::from_static(&[0, 0, 0, 100]) });
+        write(
+            &mut wire,
+            128,
+            &Message {
+                csid: 2,
+                timestamp: 0,
+                type_id: 1,
+                stream_id: 0,
+                payload: Bytes::from_static(&[0, 0, 0, 100]),
+            },
+        );
         for m in &msgs {
             write(&mut wire, 100, m);
         }
@@ -321,7 +362,9 @@ mod tests {
         r.push(&[0x04, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0]);
         assert!(matches!(r.poll(), Err(ChunkError::MessageTooLarge(_))));
         let mut r = Reader::new();
-        r.push(&[0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff]);
+        r.push(&[
+            0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff,
+        ]);
         assert!(matches!(r.poll(), Err(ChunkError::BadChunkSize(_))));
         let mut r = Reader::new();
         r.push(&[0xc5, 1, 2, 3]);

@@ -42,7 +42,10 @@ pub enum HandshakeError {
 
 /// Server side of the simple handshake: C0+C1 → S0+S1+S2 → C2. Returns bytes the client
 /// sent after C2 (the start of the chunk stream), if any were read with it.
-pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, seed: u64) -> Result<(), HandshakeError> {
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    seed: u64,
+) -> Result<(), HandshakeError> {
     let mut c0 = [0u8; 1];
     io.read_exact(&mut c0).await?;
     if c0[0] != 3 {
@@ -83,11 +86,21 @@ pub fn parse_command(payload: &[u8]) -> Result<Command, media::Error> {
     let mut vals = amf0::decode_all(payload)?.into_iter();
     let name = match vals.next() {
         Some(Value::String(s)) => s,
-        _ => return Err(media::Error::Invalid { what: "rtmp command", why: "no command name".into() }),
+        _ => {
+            return Err(media::Error::Invalid {
+                what: "rtmp command",
+                why: "no command name".into(),
+            })
+        }
     };
     let transaction = vals.next().and_then(|v| v.as_f64()).unwrap_or(0.0);
     let object = vals.next().unwrap_or(Value::Null);
-    Ok(Command { name, transaction, object, args: vals.collect() })
+    Ok(Command {
+        name,
+        transaction,
+        object,
+        args: vals.collect(),
+    })
 }
 
 /// `@setDataFrame onMetaData {…}` or `onMetaData {…}`: the metadata object.
@@ -108,7 +121,13 @@ pub fn parse_metadata(payload: &[u8]) -> Option<Value> {
 }
 
 fn message(csid: u32, type_id: u8, stream_id: u32, payload: Vec<u8>) -> Message {
-    Message { csid, timestamp: 0, type_id, stream_id, payload: Bytes::from(payload) }
+    Message {
+        csid,
+        timestamp: 0,
+        type_id,
+        stream_id,
+        payload: Bytes::from(payload),
+    }
 }
 
 pub fn control(type_id: u8, value: u32) -> Message {
@@ -133,13 +152,24 @@ pub fn command(stream_id: u32, values: &[Value]) -> Message {
 }
 
 pub fn result(transaction: f64, object: Value, info: Value) -> Message {
-    command(0, &[Value::string("_result"), Value::Number(transaction), object, info])
+    command(
+        0,
+        &[
+            Value::string("_result"),
+            Value::Number(transaction),
+            object,
+            info,
+        ],
+    )
 }
 
 pub fn connect_result(transaction: f64) -> Message {
     result(
         transaction,
-        Value::object([("fmsVer", Value::string("FMS/3,0,1,123")), ("capabilities", Value::Number(31.0))]),
+        Value::object([
+            ("fmsVer", Value::string("FMS/3,0,1,123")),
+            ("capabilities", Value::Number(31.0)),
+        ]),
         Value::object([
             ("level", Value::string("status")),
             ("code", Value::string("NetConnection.Connect.Success")),
@@ -184,9 +214,18 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert_eq!(publish_target("live/lv_a", "sk_b"), Some(("lv_a".into(), "sk_b".into())));
-        assert_eq!(publish_target("live", "lv_a/sk_b?x=1"), Some(("lv_a".into(), "sk_b".into())));
-        assert_eq!(publish_target("live/lv_a?t=1", "sk_b"), Some(("lv_a".into(), "sk_b".into())));
+        assert_eq!(
+            publish_target("live/lv_a", "sk_b"),
+            Some(("lv_a".into(), "sk_b".into()))
+        );
+        assert_eq!(
+            publish_target("live", "lv_a/sk_b?x=1"),
+            Some(("lv_a".into(), "sk_b".into()))
+        );
+        assert_eq!(
+            publish_target("live/lv_a?t=1", "sk_b"),
+            Some(("lv_a".into(), "sk_b".into()))
+        );
         assert_eq!(publish_target("app", "x"), None);
         assert_eq!(publish_target("live/lv_a", ""), None);
     }
@@ -198,7 +237,10 @@ mod tests {
             Value::string("onMetaData"),
             Value::object([("width", Value::Number(1280.0))]),
         ]);
-        assert_eq!(parse_metadata(&p).and_then(|m| m.get("width").and_then(Value::as_f64)), Some(1280.0));
+        assert_eq!(
+            parse_metadata(&p).and_then(|m| m.get("width").and_then(Value::as_f64)),
+            Some(1280.0)
+        );
     }
 
     #[tokio::test]

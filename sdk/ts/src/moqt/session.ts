@@ -595,7 +595,7 @@ export class MoqtSession {
       (info: CloseInfo) => this.onClosed(info.closeCode ?? 0, info.reason ?? ""),
       (err: unknown) => {
         const msg = err instanceof Error ? err.message : String(err);
-        this.onClosed(SessionCode.INTERNAL_ERROR, /auth_failed/.test(msg) ? "auth_failed" : msg);
+        this.onClosed(SessionCode.INTERNAL_ERROR, /auth_failed/.test(msg) ? "auth_failed" : msg, false);
       },
     );
   }
@@ -651,9 +651,9 @@ export class MoqtSession {
     return this.closeReason !== undefined;
   }
 
-  private onClosed(code: number, reason: string): void {
+  private onClosed(code: number, reason: string, fromPeer = true): void {
     if (this.closeReason !== undefined) return;
-    const err = new SessionClosedError(code, reason);
+    const err = new SessionClosedError(code, reason, fromPeer);
     this.closeReason = err;
     for (const s of [...this.subsByRequest.values()]) s.finish(undefined, err);
     for (const f of this.fetches.values()) f.onEnd(false);
@@ -778,7 +778,13 @@ export class MoqtSession {
     this.peerSetup();
     for (;;) {
       const type = await r.varintOrEnd("message type");
-      if (type === undefined) throw new DecodeError("peer closed its control stream");
+      if (type === undefined) {
+        // A relay closing the session (e.g. `auth_failed`) ends its control stream too; the
+        // session close (with its reason) may be processed a moment later: wait for it.
+        await Promise.race([this.closed, new Promise((r) => setTimeout(r, 1000))]);
+        if (this.closeReason !== undefined) return;
+        throw new DecodeError("peer closed its control stream");
+      }
       const l = await r.u16("message length");
       const m = decodeMessage(type, await r.bytes(l, "message"));
       if (m.type === "GOAWAY") {
@@ -997,15 +1003,23 @@ export class MoqtSession {
   /** First response on a request stream; REQUEST_ERROR becomes a {@link RequestError}. */
   private async response(request: RequestStream, what: string): Promise<ControlMessage> {
     let m: ControlMessage | undefined;
+    const next = request.next();
+    next.catch(() => undefined);
     try {
       m = await Promise.race([
-        request.next(),
+        next,
         this.closed.then((e) => {
           throw e;
         }),
       ]);
     } catch (e) {
-      if (this.closeReason !== undefined) throw this.closeReason;
+      if (this.closeReason !== undefined) {
+        // The peer may have answered (REQUEST_ERROR, e.g. UNAUTHORIZED) just before closing the
+        // session: that answer says more than the close, so read it if it is already here.
+        const late = await Promise.race([next.catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
+        if (late?.type === "REQUEST_ERROR") throw new RequestError(late.errorCode, late.reason, late.retryInterval, what);
+        throw this.closeReason;
+      }
       throw e;
     }
     if (m === undefined) {

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# RTMP ingest benchmark (issue: recipe 2).
+#   (a) passthrough: N concurrent ~3 Mbit/s RTMP publishers (pre-encoded file, -c copy) into the
+#       engine's ingest vs nginx + libnginx-mod-rtmp; CPU per stream (% of one core).
+#   (b) transcode: realtime factor of the default ladder on 720p30 input, and the engine's
+#       overhead (ingest process + its ffmpeg child) against the same ffmpeg command run bare.
+# Usage: bench/rtmp-ingest/run.sh [N=4] [SECONDS=20]
+# Needs: ffmpeg, nginx, libnginx-mod-rtmp (apt-get install -y ffmpeg nginx libnginx-mod-rtmp).
+set -euo pipefail
+N="${1:-4}"
+SECS="${2:-20}"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+cd "$ROOT"
+cargo build --release -q -p clutchcall-ingest --example rtmp_bench
+BENCH="$ROOT/target/release/examples/rtmp_bench"
+
+SRC="$WORK/src.flv"
+echo "== encoding a 720p30 3 Mbit/s test file"
+ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
+  -t 20 -c:v libx264 -preset veryfast -b:v 3M -maxrate 3M -bufsize 6M -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv "$SRC"
+
+ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+publishers() { # $1 = url prefix, $2 = suffix after the stream id ("/<key>" for the engine)
+  for i in $(seq 1 "$N"); do
+    ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 -i "$SRC" -c copy -f flv "$1/lv_bench$i$2" &
+  done
+}
+
+echo "== (a) engine passthrough, $N streams, ${SECS}s"
+"$BENCH" 127.0.0.1:19350 3 "$SECS" none > "$WORK/engine.txt" &
+sleep 1
+publishers rtmp://127.0.0.1:19350/live /sk_bench
+wait %1 || true
+pkill -P $$ ffmpeg 2>/dev/null || true
+sleep 1
+ENGINE_CPU=$(sed -n 's/.*cpu_seconds=\([0-9.]*\).*/\1/p' "$WORK/engine.txt")
+ENGINE_TRACKS=$(sed -n 's/.*tracks=\([0-9]*\).*/\1/p' "$WORK/engine.txt")
+
+echo "== (a) nginx-rtmp passthrough, $N streams, ${SECS}s"
+cat > "$WORK/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off; master_process off; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
+events { worker_connections 1024; }
+rtmp { server { listen 127.0.0.1:19351; application live { live on; } } }
+CONF
+nginx -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+sleep 1
+publishers rtmp://127.0.0.1:19351/live ""
+sleep 2
+grep -q . "$WORK/nginx.err" && tail -3 "$WORK/nginx.err"
+sleep 3
+T0=$(ticks "$NGINX_PID"); sleep "$SECS"; T1=$(ticks "$NGINX_PID")
+pkill -P $$ ffmpeg 2>/dev/null || true
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
+NGINX_CPU=$(echo "scale=3; ($T1 - $T0) / 100" | bc)
+
+echo "== (b) transcode: bare ffmpeg ladder (same arguments as the engine), as fast as possible"
+LADDER='[0:v]split=3[i0][i1][i2];[i0]scale=-2:720[o0];[i1]scale=-2:480[o1];[i2]scale=-2:360[o2]'
+X264=(-preset veryfast -tune zerolatency -bf 0 -g 600 -sc_threshold 0 -force_key_frames source -pix_fmt yuv420p -fps_mode passthrough)
+MAPS=(-map '[o0]' -c:v:0 libx264 -b:v:0 3000k -maxrate:v:0 3000k -bufsize:v:0 6000k
+      -map '[o1]' -c:v:1 libx264 -b:v:1 1500k -maxrate:v:1 1500k -bufsize:v:1 3000k
+      -map '[o2]' -c:v:2 libx264 -b:v:2 800k -maxrate:v:2 800k -bufsize:v:2 1600k)
+START=$(date +%s.%N)
+/usr/bin/time -f "%U %S" -o "$WORK/bare_fast.time" ffmpeg -hide_banner -nostdin -loglevel error -i "$SRC" -filter_complex "$LADDER" "${MAPS[@]}" "${X264[@]}" \
+  -f mp4 -movflags empty_moov+default_base_moof+frag_every_frame -y /dev/null
+END=$(date +%s.%N)
+RTF=$(echo "scale=2; 20 / ($END - $START)" | bc)
+
+echo "== (b) transcode: bare ffmpeg ladder, realtime input, ${SECS}s"
+/usr/bin/time -f "%U %S" -o "$WORK/bare_rt.time" timeout "$SECS" ffmpeg -hide_banner -nostdin -loglevel error -re -stream_loop -1 -i "$SRC" -an -filter_complex "$LADDER" "${MAPS[@]}" "${X264[@]}" \
+  -f mp4 -movflags empty_moov+default_base_moof+frag_every_frame -y /dev/null || true
+BARE_RT=$(tail -1 "$WORK/bare_rt.time" | awk '{print $1+$2}')
+
+echo "== (b) transcode through the engine (1 RTMP publisher, default ladder), ${SECS}s"
+"$BENCH" 127.0.0.1:19352 3 "$SECS" default > "$WORK/engine_tx.txt" &
+sleep 1
+ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 -i "$SRC" -c copy -f flv rtmp://127.0.0.1:19352/live/lv_tx/sk &
+wait %1 2>/dev/null || wait "$(jobs -p | head -1)" || true
+pkill -P $$ ffmpeg 2>/dev/null || true
+ENGINE_TX=$(sed -n 's/.*cpu_seconds=\([0-9.]*\).*/\1/p' "$WORK/engine_tx.txt")
+
+echo
+echo "| measurement | value |"
+echo "|---|---|"
+echo "| passthrough streams | $N (tracks in relay: $ENGINE_TRACKS) |"
+echo "| engine CPU per stream (% of one core) | $(echo "scale=2; 100 * $ENGINE_CPU / $SECS / $N" | bc) |"
+echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=2; 100 * $NGINX_CPU / $SECS / $N" | bc) |"
+echo "| ladder realtime factor (720p30 in, 720/480/360 out, veryfast) | ${RTF}x |"
+echo "| bare ffmpeg ladder CPU, realtime (% of one core) | $(echo "scale=1; 100 * $BARE_RT / $SECS" | bc) |"
+echo "| engine + its ffmpeg CPU, realtime (% of one core) | $(echo "scale=1; 100 * $ENGINE_TX / $SECS" | bc) |"
+echo "| engine overhead vs bare ffmpeg | $(echo "scale=1; 100 * ($ENGINE_TX - $BARE_RT) / $BARE_RT" | bc) % |"
