@@ -250,3 +250,78 @@ async fn subscribe_tracks_gets_a_publish_for_each_track_and_overlaps_are_refused
     let (h, payload) = dec.decode_object(&mut slice).expect("object");
     assert_eq!((h.object_id, &payload[..]), (0, &b"hello"[..]));
 }
+
+#[tokio::test]
+async fn standalone_fetch_and_track_status_are_served_from_the_cache() {
+    let engine = Engine::start(&[]);
+    let cfg = client::Config::new(Verify::Pinned(vec![engine.cert_sha256().parse().expect("fp")]));
+    let pub_conn = Connection::connect(&engine.moqt_url(), cfg).await.expect("publisher");
+    let ns_fields = ["stream", "org_fetch", "lv_1"];
+    let publisher = pub_conn.publish(ns_fields, "video", client::PublishOptions::default()).await.expect("publish");
+    for g in 0..3u64 {
+        let mut group = publisher.group(g).await.expect("group");
+        for o in 0..4u64 {
+            group.write(Bytes::from(vec![(g * 16 + o) as u8; 10])).await.expect("write");
+        }
+        group.finish().await.expect("finish");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let viewer = raw_session(&engine).await;
+    let ns = TrackNamespace::from_strs(ns_fields).expect("ns");
+
+    // TRACK_STATUS: the largest location, no subscription.
+    let (mut ts_send, mut ts_recv) = viewer.open_bi().await.expect("bi");
+    ts_send
+        .write_all(&encode(moqt::TrackStatus {
+            request_id: 0,
+            namespace: ns.clone(),
+            track_name: Bytes::from_static(b"video"),
+            params: Parameters::new(),
+        }))
+        .await
+        .expect("track status");
+    let mut buf = BytesMut::new();
+    match read_message(&mut ts_recv, &mut buf).await {
+        ControlMessage::RequestOk(ok) => {
+            assert_eq!(ok.params.largest_object(), Some(moqt::Location { group: 2, object: 3 }));
+        }
+        other => panic!("expected REQUEST_OK, got {}", other.name()),
+    }
+
+    // FETCH {0,2} .. whole group 1 (End {1,0} means "all of group 1").
+    let (mut f_send, mut f_recv) = viewer.open_bi().await.expect("bi");
+    f_send
+        .write_all(&encode(moqt::Fetch {
+            request_id: 2,
+            fetch_type: moqt::FetchType::Standalone {
+                namespace: ns.clone(),
+                track_name: Bytes::from_static(b"video"),
+                start: moqt::Location { group: 0, object: 2 },
+                end: moqt::Location { group: 1, object: 0 },
+            },
+            params: Parameters::new(),
+        }))
+        .await
+        .expect("fetch");
+    let mut fbuf = BytesMut::new();
+    match read_message(&mut f_recv, &mut fbuf).await {
+        ControlMessage::FetchOk(ok) => assert!(!ok.end_of_track),
+        other => panic!("expected FETCH_OK, got {}", other.name()),
+    }
+    let mut uni = tokio::time::timeout(Duration::from_secs(10), viewer.accept_uni()).await.expect("fetch stream").expect("uni");
+    let data = tokio::time::timeout(Duration::from_secs(10), uni.read_to_end(1 << 20)).await.expect("in time").expect("read");
+    let mut slice = &data[..];
+    let header = <moqt::FetchHeader as moqt::Decode>::decode(&mut slice).expect("fetch header");
+    assert_eq!(header.request_id, 2);
+    let mut dec = moqt::FetchObjectDecoder::new(moqt::GroupOrder::Ascending);
+    let mut got = Vec::new();
+    while !slice.is_empty() {
+        let (item, payload) = dec.decode_object(&mut slice).expect("fetch object");
+        if let moqt::FetchItem::Object(h) = item {
+            assert_eq!(payload[0] as u64, h.group_id * 16 + h.object_id, "payload matches its location");
+            got.push((h.group_id, h.object_id));
+        }
+    }
+    assert_eq!(got, vec![(0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (1, 3)]);
+}
