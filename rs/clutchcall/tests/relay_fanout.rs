@@ -272,3 +272,19 @@ async fn a_publisher_reconnecting_within_the_grace_window_keeps_the_viewers() {
     assert_eq!(seen.get(&0), Some(&vec![0, 1]));
     assert_eq!(seen.get(&1), Some(&vec![0, 1]));
 }
+
+#[tokio::test]
+async fn sigterm_sends_goaway_before_the_engine_exits() {
+    let engine = Engine::start(&[]);
+    let viewer = connect(&engine).await;
+    let pid = engine.pid();
+    let waiter = tokio::spawn({
+        let viewer = viewer.clone();
+        async move { tokio::time::timeout(Duration::from_secs(10), viewer.goaway_received()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let goaway = waiter.await.expect("task").expect("GOAWAY within 10 s").expect("GOAWAY before the session closed");
+    assert!(goaway.new_session_uri.is_empty(), "no migration target: reconnect to the same URI");
+    assert_eq!(engine.terminate(), Some(0));
+}

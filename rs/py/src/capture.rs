@@ -665,7 +665,10 @@ pub fn start(
     stats: Arc<Stats>,
 ) -> mpsc::UnboundedSender<Command> {
     let (tx, rx) = mpsc::unbounded_channel();
+    // The engine keeps a sender: dropping the application's handle does not stop the capture.
+    let keep = tx.clone();
     tokio::spawn(async move {
+        let _keep = keep;
         let mut engine = Engine::new(options, out.clone(), stats);
         let (reason, detail) = engine.run(url, rx).await;
         engine.flush_all().await;

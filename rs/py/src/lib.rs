@@ -132,7 +132,8 @@ impl Done {
     }
 }
 
-/// A running capture (see `clutchcall.streams.BroadcastViewer`).
+/// A running capture (see `clutchcall.streams.BroadcastViewer`). Dropping the handle does not
+/// stop the capture: it runs until it ends or [`Viewer::close`].
 #[pyclass(module = "clutchcall._native", name = "Viewer")]
 struct Viewer {
     commands: mpsc::UnboundedSender<Command>,
@@ -227,12 +228,6 @@ impl Viewer {
         d.set_item("renewals", s.renewals.load(Ordering::Relaxed))?;
         d.set_item("last_group", s.last_group.load(Ordering::Relaxed) as i64 - 1)?;
         Ok(d)
-    }
-}
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        let _ = self.commands.send(Command::Close);
     }
 }
 

@@ -64,7 +64,6 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -315,11 +314,14 @@ class Streams:
 OnChunk = Callable[[bool, Chunk], object]
 OnClose = Callable[[str, str], object]
 
-_open_viewers: weakref.WeakSet[BroadcastViewer] = weakref.WeakSet()
+# Running captures (a capture runs until it ends or is closed, even without a reference).
+_open_viewers: set[BroadcastViewer] = set()
 
 
 class BroadcastViewer:
-    """A background capture of a live broadcast. Create with :meth:`open`."""
+    """A background capture of a live broadcast. Create with :meth:`open`. The capture runs
+    until the broadcast ends, the ticket fails, or :meth:`close`: dropping the object does not
+    stop it."""
 
     def __init__(self, native: _native.Viewer) -> None:
         self._native = native
@@ -343,10 +345,18 @@ class BroadcastViewer:
         """
         if not callable(on_chunk) or not callable(on_close):
             raise TypeError("on_chunk and on_close must be callable")
+        holder: list[BroadcastViewer] = []
+
+        def closing(reason: str, detail: str) -> object:
+            for v in holder:
+                _open_viewers.discard(v)
+            return on_close(reason, detail)
+
         native = _native.Viewer.open(
-            url, on_chunk, on_close, rendition=rendition, retries=retries, timeout=timeout
+            url, on_chunk, closing, rendition=rendition, retries=retries, timeout=timeout
         )
         viewer = cls(native)
+        holder.append(viewer)
         _open_viewers.add(viewer)
         return viewer
 

@@ -82,6 +82,10 @@ impl Engine {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn moqt_url(&self) -> String {
         format!("moqt://{}/", self.relay)
     }
