@@ -296,7 +296,7 @@ async fn bad_input_is_a_4xx_with_a_code(s: TestServer) {
     let r = s.client.patch(&url).bearer_auth(&s.creds.api_key).header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
     assert_eq!(r.headers()["tus-version"], "1.0.0");
     assert_error(&code_of(r).await, StatusCode::PRECONDITION_FAILED, "tus_version_unsupported");
-    let r = tus_patch(&s, &url, 0, b"x".to_vec()).header("tus-resumable", "0.2.2").send().await.unwrap();
+    let r = s.client.patch(&url).bearer_auth(&s.creds.api_key).header("tus-resumable", "0.2.2").header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
     assert_error(&code_of(r).await, StatusCode::PRECONDITION_FAILED, "tus_version_unsupported");
     // Malformed Upload-Length / Upload-Complete on PATCH.
     let r = tus_patch(&s, &url, 0, b"x".to_vec()).header("upload-length", "-3").send().await.unwrap();

@@ -82,7 +82,7 @@ test("signed playback URL and ids", () => {
 
 test("playback info, token claims, VOD URL mapping, connect URL", () => {
   assert.deepEqual(parsePlaybackInfo({ id: "lv_1", kind: "live", relayUrl: "https://r", certificateSha256: "ab" }, "lv_1"), { id: "lv_1", kind: "live", relayUrl: "https://r", certificateSha256: "ab" });
-  assert.deepEqual(parsePlaybackInfo({ playbackId: "lv_2", kind: "live", orgId: "org_x", relayUrl: "https://r" }, "lv_2"), { id: "lv_2", kind: "live", relayUrl: "https://r", namespace: "stream/org_x/lv_2" });
+  assert.deepEqual(parsePlaybackInfo({ playbackId: "lv_2", kind: "live", orgId: "org_x", relayUrl: "https://r" }, "lv_2"), { id: "lv_2", kind: "live", orgId: "org_x", relayUrl: "https://r", namespace: "stream/org_x/lv_2" });
   const payload = Buffer.from(JSON.stringify({ org: "org_abc", sub: "lv_1" })).toString("base64url");
   assert.equal(namespaceFromToken(`h.${payload}.s`, "lv_1"), "stream/org_abc/lv_1");
   assert.equal(namespaceFromToken("garbage", "lv_1"), undefined);

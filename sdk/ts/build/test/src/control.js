@@ -1,38 +1,64 @@
 /**
- * CONTROL PLANE (REST) — placeholder with the public shapes from the recipes.
+ * CONTROL PLANE (REST) client: `streams.liveInputs.create/get/list`, `input.rotateStreamKey()`,
+ * `input.signedPlaybackUrl({ ttlSeconds })`, `streams.assets.createUpload({ name })`.
  *
- * The REST paths are not fixed yet; every method below throws `not_supported` until they are.
- * What is fixed: the names and shapes (`streams.liveInputs.create/get/list`,
- * `input.rotateStreamKey()`, `input.signedPlaybackUrl({ ttlSeconds })`,
- * `streams.assets.createUpload({ name })`) and the error contract: a non-2xx answer with body
- * `{ "error": { "code", "message" } }` becomes an {@link ApiError} whose `code` is that code.
+ * Paths (rs/api/src/http.rs, `/openapi.json`):
+ * - `POST /v1/orgs/{org}/live_inputs {name, ingest}` → `{input, streamKey}`
+ * - `GET  /v1/orgs/{org}/live_inputs/{id}` (li_… or lv_…) → `{input}`
+ * - `GET  /v1/orgs/{org}/live_inputs?limit&cursor` → `{data, nextCursor}`
+ * - `POST /v1/orgs/{org}/live_inputs/{id}/stream_key` → `{input, streamKey}`
+ * - `POST /v1/orgs/{org}/live_inputs/{id}/playback_tokens {ttlSeconds}` → `{url, token, expiresAt, playbackId}`
+ * - `POST /v1/orgs/{org}/assets/uploads {name}` → `{uploadUrl, assetId}` (VOD; endpoint in progress)
+ *
+ * Resource objects are snake_case (`external_input_id`), envelopes camelCase. A non-2xx answer
+ * with body `{ "error": { "code", "message" } }` becomes an {@link ApiError} whose `code` is that
+ * code and `status` the HTTP status.
  */
 import { ApiError, StreamsError } from "./errors.js";
-function pending(what) {
-    throw new StreamsError("not_supported", `${what}: the control-plane REST paths are not defined yet`);
-}
 export class LiveInput {
     api;
     id;
     external_input_id;
+    org_id;
     name;
     ingest;
+    namespace;
+    status;
+    stream_key_rotated_at;
+    created_at;
+    updated_at;
     constructor(api, data) {
         this.api = api;
         this.id = data.id;
         this.external_input_id = data.external_input_id;
+        this.org_id = data.org_id;
         this.name = data.name;
         this.ingest = data.ingest;
+        this.namespace = data.namespace ?? `stream/${data.org_id}/${data.external_input_id}`;
+        if (data.status !== undefined)
+            this.status = data.status;
+        if (data.stream_key_rotated_at !== undefined)
+            this.stream_key_rotated_at = data.stream_key_rotated_at;
+        if (data.created_at !== undefined)
+            this.created_at = data.created_at;
+        if (data.updated_at !== undefined)
+            this.updated_at = data.updated_at;
     }
-    /** Issue a fresh stream key (the old one stops working). Shown once. */
+    /** Issue a fresh stream key (the old one stops working, live sessions using it end). Shown once. */
     async rotateStreamKey() {
-        void this.api;
-        return pending("input.rotateStreamKey");
+        const r = await this.api.request("POST", this.api.orgPath(`/live_inputs/${encodeURIComponent(this.id)}/stream_key`), {});
+        return { input: new LiveInput(this.api, liveInputData(r.input)), streamKey: str(r.streamKey, "streamKey") };
     }
-    /** Mint a signed playback URL `https://host/watch/<lv_id>?token=<jwt>`. */
-    async signedPlaybackUrl(opts) {
-        void opts;
-        return pending("input.signedPlaybackUrl");
+    /** Mint a playback JWT and the signed URL `<base>/watch/<lv_id>?token=<jwt>`. */
+    async signedPlaybackUrl(opts = {}) {
+        const body = opts.ttlSeconds !== undefined ? { ttlSeconds: opts.ttlSeconds } : {};
+        const r = await this.api.request("POST", this.api.orgPath(`/live_inputs/${encodeURIComponent(this.id)}/playback_tokens`), body);
+        return {
+            url: str(r["url"], "url"),
+            token: str(r["token"], "token"),
+            expiresAt: str(r["expiresAt"], "expiresAt"),
+            playbackId: str(r["playbackId"], "playbackId"),
+        };
     }
 }
 export class LiveInputs {
@@ -40,17 +66,28 @@ export class LiveInputs {
     constructor(api) {
         this.api = api;
     }
+    /** Create a live input. `streamKey` is returned only here (and by rotation): persist it. */
     async create(opts) {
-        void opts;
-        void this.api;
-        return pending("liveInputs.create");
+        const r = await this.api.request("POST", this.api.orgPath("/live_inputs"), { name: opts.name, ingest: opts.ingest });
+        return { input: new LiveInput(this.api, liveInputData(r.input)), streamKey: str(r.streamKey, "streamKey") };
     }
+    /** Look up an input by `li_…` or `lv_…` id. */
     async get(opts) {
-        void opts;
-        return pending("liveInputs.get");
+        const r = await this.api.request("GET", this.api.orgPath(`/live_inputs/${encodeURIComponent(opts.id)}`));
+        return new LiveInput(this.api, liveInputData(r.input));
     }
-    async list() {
-        return pending("liveInputs.list");
+    /** One page of inputs (newest first); pass `nextCursor` back as `cursor` for the next. */
+    async list(opts = {}) {
+        const q = new URLSearchParams();
+        if (opts.limit !== undefined)
+            q.set("limit", String(opts.limit));
+        if (opts.cursor !== undefined)
+            q.set("cursor", opts.cursor);
+        const qs = q.toString();
+        const r = await this.api.request("GET", this.api.orgPath(`/live_inputs${qs ? `?${qs}` : ""}`));
+        if (!Array.isArray(r.data))
+            throw new StreamsError("api_error", "list response has no data array");
+        return { data: r.data.map((d) => new LiveInput(this.api, liveInputData(d))), nextCursor: r.nextCursor ?? null };
     }
 }
 export class Assets {
@@ -58,11 +95,28 @@ export class Assets {
     constructor(api) {
         this.api = api;
     }
+    /**
+     * Start a resumable (TUS2) upload. Preview: the engine's VOD endpoint
+     * (`POST /v1/orgs/{org}/assets/uploads {name}` → `{uploadUrl, assetId}`) is being built.
+     */
     async createUpload(opts) {
-        void opts;
-        void this.api;
-        return pending("assets.createUpload");
+        const r = await this.api.request("POST", this.api.orgPath("/assets/uploads"), { name: opts.name });
+        const uploadUrl = str(r["uploadUrl"], "uploadUrl");
+        return { uploadUrl: new URL(uploadUrl, this.api.base() || undefined).toString(), assetId: str(r["assetId"], "assetId") };
     }
+}
+function str(v, what) {
+    if (typeof v !== "string")
+        throw new StreamsError("api_error", `response field ${what} is missing`);
+    return v;
+}
+function liveInputData(v) {
+    if (typeof v !== "object" || v === null)
+        throw new StreamsError("api_error", "response has no input object");
+    const o = v;
+    str(o["id"], "input.id");
+    str(o["external_input_id"], "input.external_input_id");
+    return o;
 }
 /** Bearer-authenticated JSON client; maps `{error:{code,message}}` to {@link ApiError}. */
 export class ControlApi {
@@ -70,20 +124,30 @@ export class ControlApi {
     constructor(options) {
         this.options = options;
     }
+    base() {
+        return this.options.baseUrl.replace(/\/+$/, "");
+    }
+    orgPath(rest) {
+        if (this.options.orgId === "")
+            throw new StreamsError("invalid_argument", "control-plane calls need new Streams({ baseUrl, apiKey, orgId })");
+        return `/v1/orgs/${encodeURIComponent(this.options.orgId)}${rest}`;
+    }
     async request(method, path, body) {
-        const f = this.options.fetch ?? fetch;
-        const init = {
-            method,
-            headers: { authorization: `Bearer ${this.options.apiKey}`, "content-type": "application/json", accept: "application/json" },
-        };
-        if (body !== undefined)
+        if (this.options.apiKey === "")
+            throw new StreamsError("invalid_argument", "control-plane calls need an apiKey");
+        const f = this.options.fetch ?? ((i, init) => fetch(i, init));
+        const headers = { authorization: `Bearer ${this.options.apiKey}`, accept: "application/json" };
+        const init = { method, headers };
+        if (body !== undefined) {
+            headers["content-type"] = "application/json";
             init.body = JSON.stringify(body);
+        }
         let res;
         try {
-            res = await f(`${this.options.baseUrl.replace(/\/$/, "")}${path}`, init);
+            res = await f(`${this.base()}${path}`, init);
         }
         catch (e) {
-            throw new StreamsError("network", `${method} ${path} failed`, { cause: e });
+            throw new StreamsError("network", `${method} ${path} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
         }
         const text = await res.text();
         let json;
@@ -95,6 +159,8 @@ export class ControlApi {
         }
         if (!res.ok)
             throw apiError(res.status, json);
+        if (json === undefined || typeof json !== "object" || json === null)
+            throw new StreamsError("api_error", `${method} ${path}: response is not JSON`);
         return json;
     }
 }

@@ -5,10 +5,13 @@
 export class StreamsError extends Error {
     /** Stable machine code: one of {@link StreamsErrorCode}, or the REST API's `error.code`. */
     code;
+    /** Finer detail where there is one: the REST API's own error code, the relay's reason phrase. */
+    reason;
     constructor(code, message, options) {
-        super(message, options);
+        super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
         this.name = "StreamsError";
         this.code = code;
+        this.reason = options?.reason;
     }
 }
 /** MoQT session termination codes (draft-18 §"Session Termination Error Codes"). */
@@ -107,7 +110,9 @@ export function requestErrorName(code) {
 export class SessionClosedError extends StreamsError {
     closeCode;
     reason;
-    constructor(closeCode, reason) {
+    /** False when the transport failed without the peer's close code and reason ("Connection lost"). */
+    fromPeer;
+    constructor(closeCode, reason, fromPeer = true) {
         const auth = reason === "auth_failed" ||
             closeCode === SessionCode.UNAUTHORIZED ||
             closeCode === SessionCode.EXPIRED_AUTH_TOKEN ||
@@ -116,6 +121,7 @@ export class SessionClosedError extends StreamsError {
         this.name = "SessionClosedError";
         this.closeCode = closeCode;
         this.reason = reason;
+        this.fromPeer = fromPeer;
     }
 }
 /** A control-plane (REST) error: `code` is the API's `{error:{code}}`, `status` the HTTP status. */

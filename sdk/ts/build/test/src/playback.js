@@ -30,6 +30,8 @@ export function playbackKind(id) {
         return "vod";
     throw new StreamsError("invalid_argument", `unknown playback id "${id}" (expected lv_… or pb_…)`);
 }
+/** API error codes of the playback call that mean "this token does not let you watch". */
+const AUTH_CODES = new Set(["unauthorized", "token_missing", "token_expired", "token_invalid", "forbidden"]);
 export async function resolvePlayback(apiBase, id, token, f = fetch) {
     const q = token !== undefined ? `?token=${encodeURIComponent(token)}` : "";
     const url = `${apiBase.replace(/\/$/, "")}/v1/playback/${encodeURIComponent(id)}${q}`;
@@ -38,7 +40,7 @@ export async function resolvePlayback(apiBase, id, token, f = fetch) {
         res = await f(url, { headers: { accept: "application/json" } });
     }
     catch (e) {
-        throw new StreamsError("network", `GET ${url} failed`, { cause: e });
+        throw new StreamsError("network", `GET ${url.replace(/\?.*$/, "")} failed`, { cause: e });
     }
     let body;
     try {
@@ -49,8 +51,13 @@ export async function resolvePlayback(apiBase, id, token, f = fetch) {
     }
     if (!res.ok) {
         const err = body?.error;
-        const code = typeof err?.code === "string" ? err.code : res.status === 401 || res.status === 403 ? "auth_failed" : "api_error";
-        throw new StreamsError(code, typeof err?.message === "string" ? err.message : `GET ${url}: HTTP ${res.status}`);
+        const apiCode = typeof err?.code === "string" ? err.code : `http_${res.status}`;
+        const message = typeof err?.message === "string" ? err.message : `HTTP ${res.status}`;
+        // Token problems surface as `auth_failed` (the same code the relay's session close gives);
+        // the API's own code stays in `reason`.
+        const auth = res.status === 401 || res.status === 403 || AUTH_CODES.has(apiCode);
+        const code = auth ? "auth_failed" : res.status === 404 ? "not_found" : "api_error";
+        throw new StreamsError(code, `playback ${id}: ${message} (${apiCode})`, { reason: apiCode });
     }
     return parsePlaybackInfo(body, id);
 }
@@ -58,26 +65,28 @@ export function parsePlaybackInfo(body, id) {
     if (typeof body !== "object" || body === null)
         throw new StreamsError("api_error", "playback response is not an object");
     const b = body;
-    const str = (k) => (typeof b[k] === "string" ? b[k] : undefined);
+    const str = (k) => (typeof b[k] === "string" && b[k].length > 0 ? b[k] : undefined);
     const kind = str("kind") ?? playbackKind(id);
     if (kind !== "live" && kind !== "vod")
         throw new StreamsError("api_error", `playback kind "${kind}" unknown`);
-    // The engine's in-progress handler answers `playbackId` and `orgId`; accept both spellings.
-    const pid = str("id") ?? str("playbackId") ?? id;
+    const pid = str("playbackId") ?? str("id") ?? id;
     const out = { id: pid, kind };
-    const relayUrl = str("relayUrl");
-    const cert = str("certificateSha256");
-    const catalogUrl = str("catalogUrl");
     const org = str("orgId");
     const namespace = str("namespace") ?? (org !== undefined && kind === "live" ? `stream/${org}/${pid}` : undefined);
-    if (relayUrl !== undefined)
-        out.relayUrl = relayUrl;
-    if (cert !== undefined)
-        out.certificateSha256 = cert;
-    if (catalogUrl !== undefined)
-        out.catalogUrl = catalogUrl;
-    if (namespace !== undefined)
-        out.namespace = namespace;
+    const urls = Array.isArray(b["relayUrls"]) ? b["relayUrls"].filter((u) => typeof u === "string") : undefined;
+    const set = (k, v) => {
+        if (v !== undefined)
+            out[k] = v;
+    };
+    set("orgId", org);
+    set("relayUrl", str("relayUrl") ?? urls?.[0]);
+    set("relayUrls", urls);
+    set("certificateSha256", str("certificateSha256"));
+    set("catalogUrl", str("catalogUrl"));
+    set("namespace", namespace);
+    set("catalogTrack", str("catalogTrack"));
+    set("token", str("token"));
+    set("expiresAt", str("expiresAt"));
     return out;
 }
 /** Unverified JWT payload claims (the relay verifies; we only read hints such as the org). */

@@ -39,6 +39,8 @@ export class Publisher {
     streamKey = "";
     catalogTimer;
     resolveReady;
+    /** PUBLISH_NAMESPACE (the relay's stream key check) is in flight. */
+    announcing = false;
     rejectReady;
     constructor(base, options = {}) {
         this.base = base;
@@ -88,6 +90,7 @@ export class Publisher {
                 this.resolveReady = resolve;
                 this.rejectReady = reject;
             });
+            ready.catch(() => undefined);
             if (video !== undefined)
                 await this.startVideo(video, Processor);
             if (audio !== undefined)
@@ -96,15 +99,33 @@ export class Publisher {
         }
         catch (e) {
             this.stop();
-            throw toStreamsError(e);
+            let err = toStreamsError(e);
+            // The relay answers a refused stream key with REQUEST_ERROR(UNAUTHORIZED) and closes the
+            // session with `auth_failed` at once; Chromium sometimes drops both and reports only
+            // "Connection lost." A session lost while the relay was checking the key is that refusal.
+            if (err instanceof SessionClosedError && err.code === "session_closed" && this.announcing && err.closeCode === 1 && !err.fromPeer) {
+                err = new StreamsError("auth_failed", "auth_failed", { cause: err, reason: "connection closed during the stream key check" });
+            }
+            if (err.code === "auth_failed") {
+                throw new StreamsError("auth_failed", `the relay refused the stream key for ${namespace} (auth_failed): use the input's current stream key (shown once by liveInputs.create or rotateStreamKey)`, { cause: err, reason: err.reason ?? "auth_failed" });
+            }
+            throw err;
         }
+    }
+    /** Where the publisher is: current group IDs and the chosen codecs (for monitoring and tests). */
+    get stats() {
+        const v = this.media.find((m) => m.kind === "video");
+        const a = this.media.find((m) => m.kind === "audio");
+        return { videoGroup: v?.group, audioGroup: a?.group, videoCodec: v?.codec, audioCodec: a?.codec, live: this.catalogPublished && !this.stopped };
     }
     /** Open the session, PUBLISH_NAMESPACE, then PUBLISH every track. */
     async connect() {
         const opts = this.sessionOpts;
         const session = await MoqtSession.connect(opts);
         try {
+            this.announcing = true;
             await session.publishNamespace(this.namespace, this.streamKey);
+            this.announcing = false;
             const tracks = new Map();
             const specs = [{ name: CATALOG_TRACK, priority: TRACK_PRIORITY.catalog }, ...this.media.map((m) => ({ name: m.name, priority: m.priority }))];
             for (const s of specs)

@@ -6,7 +6,7 @@
  *   publisher that packages CMAF per CMSF with an MSF catalog, and an MSE viewer that plays
  *   `lv_…` (live, MoQT) and `pb_…` (VOD, HTTPS) ids;
  * - the codecs behind them (MoQT wire format, fMP4/CMAF writer, MSF catalog);
- * - the CONTROL-PLANE client shapes (`liveInputs`, `assets`) — REST paths pending, see control.ts.
+ * - the CONTROL-PLANE client (`liveInputs`, `assets`), see control.ts.
  *
  * It has no runtime dependencies. Errors are {@link StreamsError}s with a stable `code`.
  *
@@ -42,7 +42,9 @@ export class Streams {
     }
     sessionBase() {
         const o = this.options;
+        const bases = [o.baseUrl, o.apiBase].filter((b) => b !== undefined);
         return {
+            certificateHashBases: bases,
             ...(o.relayCertificateSha256 !== undefined ? { certificateSha256: o.relayCertificateSha256 } : {}),
             ...(o.certificateHashUrl !== undefined ? { certificateHashUrl: o.certificateHashUrl } : {}),
             ...(o.webTransport !== undefined ? { transport: o.webTransport } : {}),
@@ -60,8 +62,15 @@ export class Streams {
     viewer(options = {}) {
         const o = this.options;
         const f = o.fetch ?? ((input, init) => fetch(input, init));
-        return new Viewer({ apiBase: o.apiBase ?? "", relayUrl: o.relayUrl, token: o.token, orgId: o.orgId, session: this.sessionBase(), fetch: f }, options);
+        return new Viewer({ apiBase: o.apiBase ?? o.baseUrl ?? "", relayUrl: o.relayUrl, token: o.token ?? pageToken(), orgId: o.orgId, session: this.sessionBase(), fetch: f }, options);
     }
+}
+/** `?token=` of the current page (a signed playback URL), if any. */
+function pageToken() {
+    if (typeof location === "undefined")
+        return undefined;
+    const t = new URLSearchParams(location.search).get("token");
+    return t !== null && t.length > 0 ? t : undefined;
 }
 export { Publisher, TRACK_PRIORITY, videoCodecCandidates } from "./publisher.js";
 export { Viewer, chooseRendition, ThroughputEstimator } from "./viewer.js";

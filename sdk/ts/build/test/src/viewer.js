@@ -128,6 +128,9 @@ export class Viewer {
     throughput = new ThroughputEstimator();
     lastStall = -Infinity;
     groupDurationS = 1;
+    info = {
+        firstGroup: undefined, lastGroup: undefined, objects: 0, bytes: 0, video: undefined, audio: undefined, migrations: 0,
+    };
     constructor(ctx, options = {}) {
         this.ctx = ctx;
         this.options = options;
@@ -145,8 +148,9 @@ export class Viewer {
         this.stopped = false;
         this.started = false;
         const gen = ++this.generation;
-        const kind = playbackKind(id);
+        this.info = { firstGroup: undefined, lastGroup: undefined, objects: 0, bytes: 0, video: undefined, audio: undefined, migrations: 0 };
         try {
+            const kind = playbackKind(id);
             if (kind === "live")
                 await this.playLive(id, opts, gen);
             else
@@ -154,9 +158,20 @@ export class Viewer {
         }
         catch (e) {
             const err = toStreamsError(e);
-            this.teardown();
+            const current = gen === this.generation && !this.stopped;
+            if (current)
+                this.teardown();
+            if (current)
+                this.options.onError?.(err);
             throw err;
         }
+    }
+    /**
+     * What the viewer is playing: the first and latest video group received (live), objects and
+     * bytes received, the chosen rendition track names and how often it moved sessions (GOAWAY).
+     */
+    get stats() {
+        return { ...this.info, throughputBps: this.throughput.bitsPerSecond };
     }
     /** Stop playback and release the session and the MediaSource. */
     stop() {
@@ -220,7 +235,7 @@ export class Viewer {
         const end = b.end(b.length - 1);
         if (video.currentTime < b.start(0) || (video.currentTime === 0 && !this.started)) {
             video.currentTime = b.start(b.length - 1);
-            void video.play().catch(() => undefined);
+            startPlayback(video);
         }
         else if (end - video.currentTime > 1.5 * this.groupDurationS) {
             video.currentTime = Math.max(b.start(b.length - 1), end - 0.1);
@@ -311,6 +326,13 @@ export class Viewer {
     async liveLane(session, ns, renditions, ms, gen, isVideo) {
         let index = isVideo ? initialRendition(renditions) : renditions.length - 1;
         let current = renditions[index];
+        const note = (t) => {
+            if (isVideo)
+                this.info.video = t.name;
+            else
+                this.info.audio = t.name;
+        };
+        note(current);
         const feeder = new Feeder(ms.addSourceBuffer(mseType(current)));
         const token = this.ctx.token !== undefined ? { token: this.ctx.token } : {};
         const priority = isVideo ? 2 : 1;
@@ -343,6 +365,7 @@ export class Viewer {
             const prevType = mseType(current);
             current = n.track;
             index = n.idx;
+            note(current);
             const track = n.track;
             enqueue(async () => {
                 if (mseType(track) !== prevType)
@@ -384,6 +407,13 @@ export class Viewer {
                             continue;
                         }
                         this.throughput.sample(o.payload.length, o.transferMs);
+                        this.info.objects++;
+                        this.info.bytes += o.payload.length;
+                        if (isVideo) {
+                            if (this.info.firstGroup === undefined)
+                                this.info.firstGroup = o.groupId;
+                            this.info.lastGroup = o.groupId;
+                        }
                         enqueue(async () => {
                             await feeder.append(o.payload);
                             resolveFirst?.();
@@ -416,6 +446,7 @@ export class Viewer {
     /** GOAWAY: resubscribe on a fresh session; MSE (segments mode) absorbs the overlap. */
     async migrate(sessionOpts, ns, gen) {
         const old = this.session;
+        this.info.migrations++;
         try {
             const fresh = await MoqtSession.reconnect(sessionOpts, old?.goAway);
             if (gen !== this.generation) {
@@ -484,7 +515,7 @@ export class Viewer {
         }, (e) => this.error(gen, e));
         firstDone = true;
         void firstDone;
-        void this.video.play().catch(() => undefined);
+        startPlayback(this.video);
     }
     /** Fetch init + segments of one track in order, staying at most 30 s ahead of playback. */
     async vodLane(catalogUrl, t, feeder, gen) {
@@ -524,5 +555,17 @@ export function initialRendition(renditions) {
             best = i;
     });
     return best;
+}
+/**
+ * `video.play()`; when the browser's autoplay policy refuses sound without a user gesture, play
+ * muted instead (the page can offer an unmute button: `volumechange` fires).
+ */
+function startPlayback(video) {
+    video.play().catch((e) => {
+        if (e instanceof DOMException && e.name === "NotAllowedError" && !video.muted) {
+            video.muted = true;
+            video.play().catch(() => undefined);
+        }
+    });
 }
 //# sourceMappingURL=viewer.js.map

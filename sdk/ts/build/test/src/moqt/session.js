@@ -467,7 +467,7 @@ export class MoqtSession {
         this.peerSetupSeen = new Promise((r) => (this.peerSetup = r));
         wt.closed.then((info) => this.onClosed(info.closeCode ?? 0, info.reason ?? ""), (err) => {
             const msg = err instanceof Error ? err.message : String(err);
-            this.onClosed(SessionCode.INTERNAL_ERROR, /auth_failed/.test(msg) ? "auth_failed" : msg);
+            this.onClosed(SessionCode.INTERNAL_ERROR, /auth_failed/.test(msg) ? "auth_failed" : msg, false);
         });
     }
     /** Connect, exchange SETUP, and start serving incoming streams. */
@@ -525,10 +525,10 @@ export class MoqtSession {
     get isClosed() {
         return this.closeReason !== undefined;
     }
-    onClosed(code, reason) {
+    onClosed(code, reason, fromPeer = true) {
         if (this.closeReason !== undefined)
             return;
-        const err = new SessionClosedError(code, reason);
+        const err = new SessionClosedError(code, reason, fromPeer);
         this.closeReason = err;
         for (const s of [...this.subsByRequest.values()])
             s.finish(undefined, err);
@@ -663,8 +663,14 @@ export class MoqtSession {
         this.peerSetup();
         for (;;) {
             const type = await r.varintOrEnd("message type");
-            if (type === undefined)
+            if (type === undefined) {
+                // A relay closing the session (e.g. `auth_failed`) ends its control stream too; the
+                // session close (with its reason) may be processed a moment later: wait for it.
+                await Promise.race([this.closed, new Promise((r) => setTimeout(r, 1000))]);
+                if (this.closeReason !== undefined)
+                    return;
                 throw new DecodeError("peer closed its control stream");
+            }
             const l = await r.u16("message length");
             const m = decodeMessage(type, await r.bytes(l, "message"));
             if (m.type === "GOAWAY") {
@@ -898,17 +904,25 @@ export class MoqtSession {
     /** First response on a request stream; REQUEST_ERROR becomes a {@link RequestError}. */
     async response(request, what) {
         let m;
+        const next = request.next();
+        next.catch(() => undefined);
         try {
             m = await Promise.race([
-                request.next(),
+                next,
                 this.closed.then((e) => {
                     throw e;
                 }),
             ]);
         }
         catch (e) {
-            if (this.closeReason !== undefined)
+            if (this.closeReason !== undefined) {
+                // The peer may have answered (REQUEST_ERROR, e.g. UNAUTHORIZED) just before closing the
+                // session: that answer says more than the close, so read it if it is already here.
+                const late = await Promise.race([next.catch(() => undefined), new Promise((r) => setTimeout(() => r(undefined), 300))]);
+                if (late?.type === "REQUEST_ERROR")
+                    throw new RequestError(late.errorCode, late.reason, late.retryInterval, what);
                 throw this.closeReason;
+            }
             throw e;
         }
         if (m === undefined) {
@@ -1237,43 +1251,66 @@ export function connectUrl(url, token) {
         u.searchParams.set("token", token);
     return u.toString();
 }
+const hashCache = new Map();
 /** Resolve the certificate hash per {@link SessionOptions.certificateHashUrl}. */
 export async function fetchCertificateHash(opts) {
     const mode = opts.certificateHashUrl ?? "auto";
     if (mode === false)
         return undefined;
-    const f = opts.fetch ?? (typeof fetch === "function" ? fetch : undefined);
+    const f = opts.fetch ?? (typeof fetch === "function" ? (i, init) => fetch(i, init) : undefined);
     if (f === undefined)
         return undefined;
-    let target;
-    if (mode === "auto") {
-        const u = new URL(opts.url.replace(/^moqt:\/\//, "https://"));
-        target = `http://${u.host}/certificate.sha256`;
+    if (mode !== "auto") {
+        const h = await fetchHash(f, mode);
+        if (h === undefined)
+            throw new StreamsError("network", `no hex SHA-256 certificate hash at ${mode}`);
+        return h;
     }
-    else
-        target = mode;
+    const relay = new URL(opts.url.replace(/^moqt:\/\//, "https://"));
+    const bases = [];
+    const here = typeof location !== "undefined" && /^https?:$/.test(location.protocol) ? location.href : undefined;
+    for (const b of opts.certificateHashBases ?? []) {
+        try {
+            if (b.length > 0 || here !== undefined)
+                bases.push(new URL(b, here).href.replace(/\/+$/, ""));
+        }
+        catch {
+            /* not a URL: skip */
+        }
+    }
+    if (typeof location !== "undefined" && /^https?:$/.test(location.protocol))
+        bases.push(location.origin);
+    bases.push(`http://${relay.host}`);
+    const key = `${relay.host}|${bases.join("|")}`;
+    let p = hashCache.get(key);
+    if (p === undefined) {
+        p = (async () => {
+            for (const b of [...new Set(bases)]) {
+                const h = await fetchHash(f, `${b}/certificate.sha256`);
+                if (h !== undefined)
+                    return h;
+            }
+            return undefined;
+        })();
+        hashCache.set(key, p);
+        // A renewed certificate has a new hash: forget it after a minute.
+        setTimeout(() => hashCache.delete(key), 60_000);
+    }
+    return p;
+}
+async function fetchHash(f, target) {
     const ctl = typeof AbortController !== "undefined" ? new AbortController() : undefined;
     const timer = setTimeout(() => ctl?.abort(), 2000);
     try {
-        const init = ctl !== undefined ? { signal: ctl.signal } : {};
+        const init = ctl !== undefined ? { signal: ctl.signal, cache: "no-store" } : {};
         const res = await f(target, init);
-        if (!res.ok) {
-            if (mode === "auto")
-                return undefined;
-            throw new StreamsError("network", `certificate hash fetch ${target}: HTTP ${res.status}`);
-        }
-        const text = (await res.text()).trim();
-        if (!/^[0-9a-fA-F:\s]{64,95}$/.test(text)) {
-            if (mode === "auto")
-                return undefined;
-            throw new StreamsError("network", `certificate hash at ${target} is not hex SHA-256`);
-        }
-        return text;
-    }
-    catch (e) {
-        if (mode === "auto")
+        if (!res.ok)
             return undefined;
-        throw e instanceof StreamsError ? e : new StreamsError("network", `certificate hash fetch ${target} failed`, { cause: e });
+        const text = (await res.text()).trim();
+        return /^[0-9a-fA-F:]{64,95}$/.test(text) ? text : undefined;
+    }
+    catch {
+        return undefined;
     }
     finally {
         clearTimeout(timer);
