@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Command 2 of the README: set up and run every test: Rust unit + integration tests (SQLite and
-# PostgreSQL), the TypeScript SDK's unit tests, and the browser end-to-end tests in Debian's
-# Chromium. Prints one summary line at the end: "N passed, N failed".
+# PostgreSQL), the Python SDK (ruff + pytest, tests/python/run.sh), the TypeScript SDK's unit
+# tests, and the browser end-to-end tests in Debian's Chromium. Prints one summary line at the
+# end: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ "${CLUTCHCALL_SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh --with-node || exit 1
@@ -16,6 +17,7 @@ step() {
 step "cargo build" cargo build --locked --workspace --all-targets
 step "cargo test" cargo test --locked --workspace -- --test-threads 2
 step "cargo clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
+step "python sdk tests (ruff + pytest)" bash tests/python/run.sh
 if [ -f sdk/ts/package.json ]; then
   step "sdk/ts tests" bash -c 'cd sdk/ts && npm test'
 fi

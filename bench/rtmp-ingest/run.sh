@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # RTMP ingest benchmark (issue: recipe 2).
 #   (a) passthrough: N concurrent ~3 Mbit/s RTMP publishers (pre-encoded file, -c copy) into the
-#       engine's ingest vs nginx + libnginx-mod-rtmp; CPU per stream (% of one core).
+#       engine's ingest vs nginx + libnginx-mod-rtmp; CPU per stream (% of one core); then the
+#       ingest-to-subscriber delay of one stream seen by a QUIC subscriber (rtmp_delay), with the
+#       N publishers still running.
 #   (b) transcode: realtime factor of the default ladder on 720p30 input, and the engine's
 #       overhead (ingest process + its ffmpeg child) against the same ffmpeg command run bare.
 # Usage: bench/rtmp-ingest/run.sh [N=4] [SECONDS=20]
@@ -13,8 +15,10 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 cd "$ROOT"
-cargo build --release -q -p clutchcall-ingest --example rtmp_bench
+DELAY_SECS="${DELAY_SECS:-10}"
+cargo build --release -q -p clutchcall-ingest --example rtmp_bench --example rtmp_delay
 BENCH="$ROOT/target/release/examples/rtmp_bench"
+DELAY="$ROOT/target/release/examples/rtmp_delay"
 
 SRC="$WORK/src.flv"
 echo "== encoding a 720p30 3 Mbit/s test file"
@@ -29,14 +33,19 @@ publishers() { # $1 = url prefix, $2 = suffix after the stream id ("/<key>" for 
 }
 
 echo "== (a) engine passthrough, $N streams, ${SECS}s"
-"$BENCH" 127.0.0.1:19350 3 "$SECS" none > "$WORK/engine.txt" &
+"$BENCH" 127.0.0.1:19350 3 "$SECS" none veryfast 127.0.0.1:19353 $((DELAY_SECS + 3)) > "$WORK/engine.txt" &
+ENGINE_PID=$!
 sleep 1
 publishers rtmp://127.0.0.1:19350/live /sk_bench
-wait %1 || true
+until grep -q cpu_seconds "$WORK/engine.txt" || ! kill -0 "$ENGINE_PID" 2>/dev/null; do sleep 0.5; done
+echo "== (a) ingest-to-subscriber delay, stream 1 of $N (video/source + audio/source), ${DELAY_SECS}s"
+"$DELAY" 127.0.0.1:19353 stream/org_bench/lv_bench1 "$DELAY_SECS" video/source audio/source | tee "$WORK/delay.txt"
+wait "$ENGINE_PID" || true
 pkill -P $$ ffmpeg 2>/dev/null || true
 sleep 1
 ENGINE_CPU=$(sed -n 's/.*cpu_seconds=\([0-9.]*\).*/\1/p' "$WORK/engine.txt")
 ENGINE_TRACKS=$(sed -n 's/.*tracks=\([0-9]*\).*/\1/p' "$WORK/engine.txt")
+DELAY_LINE=$(sed -n 's/^delay_ms //p' "$WORK/delay.txt")
 
 echo "== (a) nginx-rtmp passthrough, $N streams, ${SECS}s"
 cat > "$WORK/nginx.conf" <<CONF
@@ -88,6 +97,7 @@ echo "|---|---|"
 echo "| passthrough streams | $N (tracks in relay: $ENGINE_TRACKS) |"
 echo "| engine CPU per stream (% of one core) | $(echo "scale=2; 100 * $ENGINE_CPU / $SECS / $N" | bc) |"
 echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=2; 100 * $NGINX_CPU / $SECS / $N" | bc) |"
+echo "| ingest-to-subscriber delay, ms (QUIC, loopback, $N streams running) | $DELAY_LINE |"
 echo "| ladder realtime factor (720p30 in, 720/480/360 out, veryfast) | ${RTF}x |"
 echo "| bare ffmpeg ladder CPU, realtime (% of one core) | $(echo "scale=1; 100 * $BARE_RT / $SECS" | bc) |"
 echo "| engine + its ffmpeg CPU, realtime (% of one core) | $(echo "scale=1; 100 * $ENGINE_TX / $SECS" | bc) |"

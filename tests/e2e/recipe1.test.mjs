@@ -73,6 +73,10 @@ test('recipe 1: publish the webcam from one page, watch it from a signed URL in 
   assert.ok(later.audioDecodedBytes > first.audioDecodedBytes, `audio decodes: ${JSON.stringify({ first, later })}`);
   assert.equal(later.muted, false, 'audio is not muted');
   assert.deepEqual(await viewPage.evaluate(() => window.player.errors), []);
+  const pubStats = await pubPage.evaluate(() => ({ ...window.recipe.pub.stats, videoGroup: undefined, audioGroup: undefined }));
+  assert.match(pubStats.videoCodec, /^(avc1|vp09)\./);
+  assert.equal(pubStats.audioCodec, 'opus');
+  process.stderr.write(`publisher codecs: ${pubStats.videoCodec} + ${pubStats.audioCodec}\n`);
 
   // Tear down: both ends stop cleanly.
   await pubPage.evaluate(() => window.recipe.pub.stop());
@@ -138,18 +142,20 @@ test('a viewer joining late starts at the current group, not the start of the ca
         : ((window.recipe.firstGroup ??= s.videoGroup), false);
     }),
   );
-  const joinGroup = BigInt(await pubPage.evaluate(() => String(window.recipe.pub.stats.videoGroup)));
+  const firstPublished = BigInt(await pubPage.evaluate(() => String(window.recipe.firstGroup)));
   const viewPage = await openPage(browser);
   await viewPage.goto(live.url);
   await until('onStarted', () => viewPage.evaluate(() => window.player?.started === true));
-  const stats = await viewPage.evaluate(() => {
-    const s = window.player.viewer.stats;
-    return { firstGroup: String(s.firstGroup), lastGroup: String(s.lastGroup) };
+  const s = await viewPage.evaluate(() => {
+    const st = window.player.viewer.stats;
+    return { joinGroup: String(st.joinGroup), firstGroup: String(st.firstGroup), firstObject: String(st.firstObject) };
   });
-  const firstGroup = BigInt(stats.firstGroup);
-  // It starts at the group that was current when it joined (or the next, had one begun since):
-  // within one group of the live edge, from that group's keyframe.
-  assert.ok(firstGroup >= joinGroup && firstGroup <= joinGroup + 1n, `joined at ${joinGroup}, first group ${firstGroup}`);
+  // The relay's newest group when the viewer subscribed (SUBSCRIBE_OK) is where it starts, at
+  // that group's first object (the keyframe): within one group of the live edge, not at the
+  // oldest cached group.
+  assert.equal(s.firstGroup, s.joinGroup, JSON.stringify(s));
+  assert.equal(s.firstObject, '0', JSON.stringify(s));
+  assert.ok(BigInt(s.firstGroup) >= firstPublished + 5n, `${JSON.stringify(s)} vs first published ${firstPublished}`);
   const a = await viewPage.evaluate(videoStats);
   await until('frames keep coming', async () => (await viewPage.evaluate(videoStats)).totalVideoFrames > a.totalVideoFrames + 10);
   assert.deepEqual(await viewPage.evaluate(() => window.player.errors), []);
@@ -183,4 +189,25 @@ test('an expired playback token gives onError with auth_failed (relay and playba
   assert.equal(viaApi.rejected, 'auth_failed');
   assert.deepEqual(viaApi.errs, [{ code: 'auth_failed', reason: 'token_expired' }]);
   await page.context().close();
+});
+
+test('demo page at /: type an API key, go live, open the signed URL it shows', async () => {
+  const page = await publisherPage();
+  await page.fill('#apiKey', creds.apiKey);
+  await page.fill('#orgId', creds.orgId);
+  await page.selectOption('#timeslice', '250');
+  await page.click('#start');
+  const demo = await until('demo is live', () => page.evaluate(() => (window.demo.state === 'live' || window.demo.state === 'error' ? window.demo : null)));
+  assert.equal(demo.state, 'live', JSON.stringify(demo.error));
+  assert.equal(await page.getAttribute('#watch', 'href'), demo.url);
+  const viewPage = await openPage(browser);
+  await viewPage.goto(demo.url);
+  await until('onStarted', () => viewPage.evaluate(() => window.player?.started === true));
+  const a = await viewPage.evaluate(videoStats);
+  await until('frames grow', async () => (await viewPage.evaluate(videoStats)).totalVideoFrames > a.totalVideoFrames + 10);
+  await page.click('#stop');
+  assert.equal(await page.evaluate(() => window.demo.state), 'stopped');
+  await viewPage.evaluate(() => window.player.viewer.stop());
+  await page.context().close();
+  await viewPage.context().close();
 });

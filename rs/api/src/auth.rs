@@ -34,6 +34,9 @@ pub struct InputStatus {
     pub ingest: Option<Ingest>,
     /// Number of connected publishers.
     pub publishers: u32,
+    /// Details from the ingest (RTMP: `renditions`, `transcoder_error`, …), flattened in.
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 struct Entry {
@@ -118,18 +121,21 @@ impl LiveTable {
                 since: since.map(rfc3339),
                 ingest,
                 publishers: n,
+                details: Default::default(),
             },
             Some((_, since, _)) => InputStatus {
                 state: "idle",
                 since: since.map(rfc3339),
                 ingest: None,
                 publishers: 0,
+                details: Default::default(),
             },
             None => InputStatus {
                 state: "idle",
                 since: None,
                 ingest: None,
                 publishers: 0,
+                details: Default::default(),
             },
         }
     }

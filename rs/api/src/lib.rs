@@ -182,6 +182,7 @@ pub(crate) struct Inner {
     relay: RwLock<RelayInfo>,
     bootstrap: Mutex<Option<Credentials>>,
     vod: assets::VodState,
+    ingest_details: RwLock<Option<IngestDetails>>,
 }
 
 /// The control plane. Cheap to clone.
@@ -197,6 +198,9 @@ impl std::fmt::Debug for Api {
             .finish()
     }
 }
+
+/// Ingest details by `lv_…` id, published by the binary: see [`Api::set_ingest_details`].
+pub type IngestDetails = watch::Receiver<std::collections::BTreeMap<String, serde_json::Value>>;
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -245,6 +249,7 @@ impl Api {
                 live: auth::LiveTable::default(),
                 bootstrap: Mutex::new(None),
                 vod,
+                ingest_details: RwLock::new(None),
             }),
         };
         if api.inner.config.bootstrap && api.inner.db.count_orgs().await? == 0 {
@@ -476,9 +481,40 @@ impl Api {
         Ok(())
     }
 
-    /// Data-plane status of an input, by its `lv_…` id.
+    /// Data-plane status of an input, by its `lv_…` id, with the ingest's details (see
+    /// [`Api::set_ingest_details`]) merged in.
     pub fn input_status(&self, lv: &str) -> auth::InputStatus {
-        self.inner.live.status(lv)
+        let mut status = self.inner.live.status(lv);
+        let details = self.inner.ingest_details.read().ok().and_then(|d| {
+            d.as_ref()
+                .and_then(|rx| rx.borrow().get(lv).and_then(|v| v.as_object().cloned()))
+        });
+        if let Some(details) = details {
+            for (k, v) in details {
+                // The control plane's own fields win.
+                if !matches!(k.as_str(), "state" | "since" | "ingest" | "publishers") {
+                    status.details.insert(k, v);
+                }
+            }
+        }
+        status
+    }
+
+    /// Per-input details from an ingest component, by `lv_…` id (a JSON object each, e.g.
+    /// `{"renditions": [...], "transcoder_error": null}`), merged into `input.status`. Set once
+    /// by the binary; later calls replace. Keeps the control plane independent of the ingest.
+    pub fn set_ingest_details(&self, details: IngestDetails) {
+        if let Ok(mut d) = self.inner.ingest_details.write() {
+            *d = Some(details);
+        }
+    }
+
+    /// The live input with this `lv_…` id, in whichever org owns it.
+    pub async fn find_input_by_external_id(&self, lv: &str) -> Result<Option<InputRow>, Error> {
+        if !secret::plausible_id(lv) {
+            return Ok(None);
+        }
+        self.inner.db.find_input_by_external_id(lv).await
     }
 
     // ---- signing keys and tokens ----

@@ -73,6 +73,12 @@ fn body_errors(mut responses: Value) -> Value {
 }
 
 pub(crate) fn document() -> Value {
+    let mut doc = base_document();
+    crate::assets::openapi::extend(&mut doc);
+    doc
+}
+
+fn base_document() -> Value {
     let id = || param("id", "Live input id `li_…` (its `lv_…` id is accepted too)");
     json!({
       "openapi": "3.1.0",
@@ -95,7 +101,10 @@ pub(crate) fn document() -> Value {
             "state": { "type": "string", "enum": ["idle", "live"] },
             "since": { "type": ["string", "null"], "format": "date-time" },
             "ingest": { "type": ["string", "null"], "enum": ["rtmp", "fmp4", null] },
-            "publishers": { "type": "integer" } } },
+            "publishers": { "type": "integer" },
+            "renditions": { "type": "array", "items": { "type": "string" }, "description": "RTMP ingest: track names in the catalog (while the broadcast exists)" },
+            "transcoder_error": { "type": ["string", "null"], "description": "RTMP ingest: the last ABR transcoder failure, null once it produces again" },
+            "transcoder_starts": { "type": "integer", "description": "RTMP ingest: how many times the transcoder was (re)started" } } },
           "LiveInput": { "type": "object", "properties": {
             "id": { "type": "string", "description": "li_…" },
             "external_input_id": { "type": "string", "description": "lv_…: playback id and namespace field" },

@@ -290,6 +290,15 @@ impl Db {
             .await)?)
     }
 
+    /// By `lv_…` id alone, in any org (RTMP URLs carry only the external id; it is unique).
+    pub async fn find_input_by_external_id(&self, lv: &str) -> Result<Option<InputRow>, Error> {
+        let sql = format!("SELECT {INPUT_COLS} FROM live_inputs WHERE external_input_id = $1");
+        Ok(on_pool!(self, |p| sqlx::query_as::<_, InputRow>(&sql)
+            .bind(lv)
+            .fetch_optional(p)
+            .await)?)
+    }
+
     pub async fn list_inputs(
         &self,
         org: &str,

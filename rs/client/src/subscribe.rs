@@ -55,6 +55,10 @@ pub struct SubscribeOptions {
     pub group_order: Option<GroupOrder>,
     /// Token for this request instead of [`crate::Config::token`].
     pub token: Option<String>,
+    /// How long the relay may keep delivering a group after newer ones started before it
+    /// abandons it for this subscriber (SUBGROUP_DELIVERY_TIMEOUT). `None`: the relay's default
+    /// (live viewing: skip ahead when behind). Recorders that must not lose anything set it high.
+    pub delivery_timeout: Option<std::time::Duration>,
 }
 
 impl Default for SubscribeOptions {
@@ -64,6 +68,7 @@ impl Default for SubscribeOptions {
             priority: 128,
             group_order: None,
             token: None,
+            delivery_timeout: None,
         }
     }
 }
@@ -209,6 +214,9 @@ pub(crate) async fn subscribe(
         .with_subscriber_priority(options.priority);
     if let Some(order) = options.group_order {
         params.set_group_order(order);
+    }
+    if let Some(t) = options.delivery_timeout {
+        params.set_subgroup_delivery_timeout(u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
     }
     let request_id = shared.next_request_id();
     let msg = Subscribe {

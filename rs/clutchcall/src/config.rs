@@ -44,6 +44,14 @@ pub struct ServeArgs {
     /// the input's stream key). [default: 127.0.0.1:1935]
     #[arg(long, env = "CLUTCHCALL_RTMP")]
     pub rtmp: Option<SocketAddr>,
+    /// ABR ladder of RTMP inputs besides the passthrough source, as HEIGHT:KBITS,… (rungs
+    /// taller than the source are skipped); "none" for source only.
+    /// [default: 720:3000,480:1500,360:800]
+    #[arg(long, env = "CLUTCHCALL_LADDER")]
+    pub ladder: Option<String>,
+    /// The ffmpeg executable that encodes the RTMP ladder. [default: ffmpeg from PATH]
+    #[arg(long, env = "CLUTCHCALL_FFMPEG")]
+    pub ffmpeg: Option<PathBuf>,
     /// Namespace prefix (`/`-separated tuple fields) that needs no token to publish or watch.
     /// An empty string opens every namespace: for tests only.
     #[arg(long, env = "CLUTCHCALL_PUBLIC_PREFIX")]
@@ -80,6 +88,17 @@ pub struct ServeArgs {
     /// internet; raise it (e.g. 8952) where jumbo frames or loopback allow. [default: 1452]
     #[arg(long, env = "CLUTCHCALL_RELAY_MAX_UDP_PAYLOAD")]
     pub relay_max_udp_payload: Option<u16>,
+    /// Object store for uploads and VOD output: s3://bucket/prefix (S3-compatible; AWS_* env
+    /// vars for endpoint and keys) or file:///dir. [default: <data-dir>/objects]
+    #[arg(long, env = "CLUTCHCALL_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
+    /// Largest upload, in MiB (413 beyond). [default: 51200]
+    #[arg(long, env = "CLUTCHCALL_MAX_UPLOAD_MB")]
+    pub max_upload_mb: Option<u64>,
+    /// VOD ladder besides the source rendition, as name:height:bits_per_second,… (e.g.
+    /// 720p:720:3000000,480p:480:1500000). [default: none: source only, no re-encode]
+    #[arg(long, env = "CLUTCHCALL_VOD_LADDER")]
+    pub vod_ladder: Option<String>,
 }
 
 /// The optional TOML file: the same keys as the flags, in snake_case.
@@ -91,6 +110,8 @@ struct FileConfig {
     http: Option<SocketAddr>,
     relay: Option<SocketAddr>,
     rtmp: Option<SocketAddr>,
+    ladder: Option<String>,
+    ffmpeg: Option<PathBuf>,
     public_prefix: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -101,6 +122,9 @@ struct FileConfig {
     public_url: Option<String>,
     relay_url: Option<String>,
     relay_max_udp_payload: Option<u16>,
+    object_store_url: Option<String>,
+    max_upload_mb: Option<u64>,
+    vod_ladder: Option<String>,
 }
 
 /// Everything resolved.
@@ -111,6 +135,10 @@ pub struct Settings {
     pub http: SocketAddr,
     pub relay: Vec<SocketAddr>,
     pub rtmp: SocketAddr,
+    /// RTMP ABR ladder (empty: source only).
+    pub ladder: Vec<ingest::Rendition>,
+    /// ffmpeg executable for the RTMP ladder.
+    pub ffmpeg: PathBuf,
     pub public_prefix: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -120,6 +148,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub relay_url: Option<String>,
     pub relay_max_udp_payload: u16,
+    pub object_store_url: Option<String>,
+    pub max_upload_mb: u64,
+    pub vod_ladder: Vec<vod::Rung>,
 }
 
 impl Settings {
@@ -162,6 +193,14 @@ impl Settings {
                 .rtmp
                 .or(file.rtmp)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1935))),
+            ladder: match serve.ladder.or(file.ladder) {
+                Some(l) => ingest::Rendition::parse_ladder(&l).context("--ladder")?,
+                None => ingest::Rendition::default_ladder(),
+            },
+            ffmpeg: serve
+                .ffmpeg
+                .or(file.ffmpeg)
+                .unwrap_or_else(|| PathBuf::from("ffmpeg")),
             public_prefix: serve.public_prefix.or(file.public_prefix),
             tls_cert: serve.tls_cert.or(file.tls_cert),
             tls_key: serve.tls_key.or(file.tls_key),
@@ -180,6 +219,9 @@ impl Settings {
             public_url: serve.public_url.or(file.public_url),
             relay_url: serve.relay_url.or(file.relay_url),
             relay_max_udp_payload: serve.relay_max_udp_payload.or(file.relay_max_udp_payload).unwrap_or(1452),
+            object_store_url: serve.object_store_url.or(file.object_store_url).filter(|u| !u.is_empty()),
+            max_upload_mb: serve.max_upload_mb.or(file.max_upload_mb).unwrap_or(50 << 10),
+            vod_ladder: parse_ladder(serve.vod_ladder.or(file.vod_ladder).as_deref().unwrap_or(""))?,
         })
     }
 }
@@ -191,6 +233,9 @@ impl Settings {
         c.database_url = self.database_url.clone();
         c.public_base_url = public_url.trim_end_matches('/').to_string();
         c.relay_urls = vec![relay_url.to_string()];
+        c.vod.object_store_url = self.object_store_url.clone();
+        c.vod.max_upload_bytes = self.max_upload_mb.saturating_mul(1 << 20);
+        c.vod.packager.ladder = self.vod_ladder.clone();
         c
     }
 
@@ -209,6 +254,25 @@ impl Settings {
         c.announce_credentials = false;
         c
     }
+}
+
+/// `name:height:bps,…` → ladder rungs.
+fn parse_ladder(s: &str) -> anyhow::Result<Vec<vod::Rung>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let parts: Vec<&str> = r.split(':').collect();
+            let [name, height, bps] = parts.as_slice() else {
+                anyhow::bail!("vod ladder rung {r:?}: expected name:height:bits_per_second");
+            };
+            Ok(vod::Rung {
+                name: (*name).to_owned(),
+                height: height.parse().with_context(|| format!("vod ladder rung {r:?}: height"))?,
+                video_bitrate: bps.parse().with_context(|| format!("vod ladder rung {r:?}: bitrate"))?,
+            })
+        })
+        .collect()
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -251,6 +315,8 @@ mod tests {
             "http",
             "relay",
             "rtmp",
+            "ladder",
+            "ffmpeg",
             "public_prefix",
             "tls_cert",
             "tls_key",
@@ -259,6 +325,9 @@ mod tests {
             "publisher_grace_ms",
             "public_url",
             "relay_url",
+            "object_store_url",
+            "max_upload_mb",
+            "vod_ladder",
             "relay_max_udp_payload",
         ] {
             assert!(

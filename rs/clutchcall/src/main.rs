@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run everything in one process: control plane (HTTP), MoQT relay (QUIC/WebTransport).
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Manage API keys of the data directory's database.
     #[command(subcommand)]
     Keys(api::cli::KeysCommand),
@@ -49,7 +49,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(cli.store, args).await,
+            Command::Serve(args) => serve::run(cli.store, *args).await,
             Command::Keys(cmd) => {
                 let settings = config::Settings::resolve(cli.store, config::ServeArgs::default())?;
                 api::cli::run_keys(settings.api_config(), cmd)

@@ -118,6 +118,8 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     let rtmp = ingest::Server::bind(
         ingest::Config {
             listen: settings.rtmp,
+            ladder: settings.ladder.clone(),
+            ffmpeg_path: settings.ffmpeg.clone(),
             ..Default::default()
         },
         &relay,
@@ -127,6 +129,31 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("binding RTMP on {}; is the port in use?", settings.rtmp))?;
     let rtmp_addr = rtmp.local_addr().context("reading the RTMP address")?;
+    // The ingest's per-input details (renditions, transcoder errors) shown in `input.status`.
+    let (details_tx, details_rx) = watch::channel(std::collections::BTreeMap::new());
+    api.set_ingest_details(details_rx);
+    let mut rtmp_status = rtmp.status();
+    let ingest_details = async move {
+        loop {
+            let details = rtmp_status
+                .borrow_and_update()
+                .iter()
+                .map(|(lv, s)| {
+                    let v = serde_json::json!({
+                        "renditions": s.renditions,
+                        "transcoder_error": s.transcoder_error,
+                        "transcoder_starts": s.transcoder_starts,
+                    });
+                    (lv.clone(), v)
+                })
+                .collect();
+            let _ = details_tx.send(details);
+            if rtmp_status.changed().await.is_err() {
+                break;
+            }
+        }
+        std::future::pending::<()>().await
+    };
 
     ready.store(true, Ordering::Release);
     info!(http = %http_addr, relay = ?relay_addrs, rtmp = %rtmp_addr, %relay_url, data_dir = %settings.data_dir.display(), "clutchcall serving");
@@ -160,7 +187,12 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         std::future::pending::<()>().await
     };
 
+    // VOD packaging jobs (durable, in the database; resumed here after a restart).
+    let worker_api = api.clone();
+    let vod_worker = async move { worker_api.run_vod_worker().await };
+
     tokio::select! {
+        _ = vod_worker => anyhow::bail!("VOD worker stopped unexpectedly"),
         r = &mut http_server => {
             r.context("HTTP server task failed")?.context("HTTP server failed")?;
             anyhow::bail!("HTTP server stopped unexpectedly");
@@ -172,6 +204,7 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         }
         _ = certs.run_rotation() => anyhow::bail!("certificate rotation stopped unexpectedly"),
         _ = cert_hash => {},
+        _ = ingest_details => {},
         _ = shutdown_signal() => {
             info!("shutting down: draining sessions");
             ready.store(false, Ordering::Release);
@@ -218,16 +251,14 @@ impl relay::auth::Authorizer for RtmpAuth {
 
 impl ingest::Lookup for RtmpAuth {
     fn org_of(&self, lv: &str) -> futures::future::BoxFuture<'static, Result<Option<String>, String>> {
-        // The control plane has no lookup by external id alone yet: try each org.
         let api = self.0.clone();
         let lv = lv.to_owned();
         Box::pin(async move {
-            for org in api.list_orgs().await.map_err(|e| e.to_string())? {
-                if api.get_input(&org.id, &lv).await.is_ok_and(|i| i.external_input_id == lv) {
-                    return Ok(Some(org.id));
-                }
-            }
-            Ok(None)
+            let input = api
+                .find_input_by_external_id(&lv)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(input.map(|i| i.org_id))
         })
     }
 }

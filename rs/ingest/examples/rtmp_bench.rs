@@ -1,8 +1,13 @@
-//! Benchmark helper for bench/rtmp-ingest: runs the RTMP ingest in process (relay registry, no
-//! network subscribers), accepts every key, and reports the process CPU over a window.
+//! Benchmark helper for bench/rtmp-ingest: runs the RTMP ingest in process over a relay,
+//! accepts every key, and reports the process CPU over a window (no subscriber attached during
+//! the window, like nginx-rtmp with no players).
 //!
 //! Usage: rtmp_bench <listen addr> <warmup s> <measure s> <ladder: none|default> [preset]
-//! Prints `ready` once listening, then `cpu_seconds=<s> wall_seconds=<s> objects=<n>`.
+//!        [relay addr] [linger s]
+//! Prints `ready` once listening, then `cpu_seconds=<s> wall_seconds=<s> objects=<n>`. With a
+//! relay address it also serves the relay over QUIC there (open namespaces, self-signed
+//! certificate), stamps source objects with `prft` (see `rtmp_delay`), and keeps serving
+//! `linger` seconds after the window for the delay measurement.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,16 +52,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => vec![],
     };
     let preset = args.get(5).cloned().unwrap_or_else(|| "veryfast".into());
+    let quic: Option<SocketAddr> = args.get(6).map(|a| a.parse()).transpose()?;
+    let linger: u64 = args.get(7).and_then(|s| s.parse().ok()).unwrap_or(0);
     let relay = relay::Relay::new(
         relay::Config::default(),
-        Policy::new(None, Arc::new(DenyAll)),
+        Policy::new(quic.map(|_| vec![]), Arc::new(DenyAll)),
     );
+    if let Some(addr) = quic {
+        let certs = net::tls::Certs::new(net::tls::Config::default())?;
+        let mut server = net::server::Server::bind(net::server::Config {
+            listen: vec![addr],
+            ..net::server::Config::new(certs)
+        })?;
+        let r = relay.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = server.accept().await {
+                let r = r.clone();
+                tokio::spawn(async move { r.serve(incoming.session, incoming.url).await });
+            }
+        });
+    }
     let auth = Arc::new(AllowAll);
     let server = ingest::Server::bind(
         ingest::Config {
             listen,
             ladder,
             preset,
+            producer_reference_time: quic.is_some(),
             ..Default::default()
         },
         &relay,
@@ -96,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (t1 - t0).as_secs_f64(),
         count(&registry) - o0
     );
+    tokio::time::sleep(Duration::from_secs(linger)).await;
     run.abort();
     Ok(())
 }

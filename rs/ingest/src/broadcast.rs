@@ -184,9 +184,14 @@ pub(crate) struct Broadcast {
     state: Mutex<State>,
     statuses: StatusMap,
     ladder_tx: Mutex<Option<mpsc::Sender<LadderInput>>>,
+    /// Towards the transcoder: dropping until the next keyframe (the queue was full), and a
+    /// configuration that did not fit in the queue yet.
+    ladder_gap: Mutex<LadderGap>,
     ladder_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Ladder rung tracks, kept claimed across transcoder restarts.
     pub(crate) rungs: Mutex<BTreeMap<String, Publication>>,
+    /// Stamp source chunks with a `prft` box ([`Config::producer_reference_time`]).
+    prft: bool,
 }
 
 fn now_ms() -> u64 {
@@ -228,8 +233,10 @@ impl Broadcast {
             }),
             statuses,
             ladder_tx: Mutex::new(None),
+            ladder_gap: Mutex::new(LadderGap::default()),
             ladder_task: Mutex::new(None),
             rungs: Mutex::new(BTreeMap::new()),
+            prft: config.producer_reference_time,
         });
         if !config.ladder.is_empty() {
             let (tx, rx) = mpsc::channel(ladder::QUEUE);
@@ -239,6 +246,18 @@ impl Broadcast {
         }
         b.status(|s| s.live = true);
         b
+    }
+
+    /// Wallclock for a `prft` box, when enabled. Taken as the chunk is made, which is right
+    /// after its RTMP message was reassembled from the socket (same task, no queue between).
+    fn ntp_now(&self) -> Option<u64> {
+        self.prft.then(|| {
+            fmp4::ntp_timestamp(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default(),
+            )
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -390,7 +409,8 @@ impl Broadcast {
         }
         let seq = v.pub_.next_sequence();
         let cts = cts_ms.saturating_mul((VIDEO_TIMESCALE / 1000) as i32);
-        let chunk = fmp4::chunk(
+        let chunk = fmp4::chunk_with_prft(
+            self.ntp_now(),
             seq,
             1,
             dts.max(0) as u64,
@@ -523,7 +543,8 @@ impl Broadcast {
         a.next = Some(dts + u64::from(duration));
         a.frames_in_group += 1;
         let seq = a.pub_.next_sequence();
-        let chunk = fmp4::chunk(
+        let chunk = fmp4::chunk_with_prft(
+            self.ntp_now(),
             seq,
             2,
             dts,
@@ -537,14 +558,12 @@ impl Broadcast {
         a.pub_.push(chunk);
     }
 
+    /// Queue `input` for the transcoder without ever waiting (see [`LadderGap::offer`]).
     fn to_ladder(&self, input: LadderInput) {
-        let tx = lock(&self.ladder_tx).clone();
-        if let Some(tx) = tx {
-            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(input) {
-                // The transcoder is behind: it resynchronises at a later keyframe.
-                tracing::debug!(lv = %self.lv, "ladder queue full; frame dropped");
-            }
-        }
+        let Some(tx) = lock(&self.ladder_tx).clone() else {
+            return;
+        };
+        lock(&self.ladder_gap).offer(&self.lv, input, |i| tx.try_send(i));
     }
 
     /// A ladder rung produced its init segment (appears in the catalog).
@@ -664,6 +683,148 @@ impl Drop for Broadcast {
     }
 }
 
+/// The transcoder's input queue state: see [`LadderGap::offer`].
+#[derive(Debug, Default)]
+pub(crate) struct LadderGap {
+    /// Dropping frames until the next keyframe.
+    dropping: bool,
+    dropped: u64,
+    /// A configuration that did not fit in the queue yet.
+    config: Option<LadderInput>,
+}
+
+impl LadderGap {
+    /// Offer `input` to `send` (a non-blocking queue). When the queue is full the frame is
+    /// dropped and so is every following frame until the next keyframe: a decoder fed a
+    /// P-frame whose reference is missing damages the picture until then. Configurations are
+    /// never lost: one that does not fit is kept and sent before the next frame.
+    pub(crate) fn offer(
+        &mut self,
+        lv: &str,
+        input: LadderInput,
+        mut send: impl FnMut(LadderInput) -> Result<(), mpsc::error::TrySendError<LadderInput>>,
+    ) {
+        use mpsc::error::TrySendError::{Closed, Full};
+        let frame = match &input {
+            LadderInput::Frame { keyframe, .. } => Some(*keyframe),
+            _ => None,
+        };
+        let input = match frame {
+            None => {
+                self.config = Some(input);
+                None
+            }
+            Some(false) if self.dropping => {
+                self.dropped += 1;
+                return;
+            }
+            Some(_) => Some(input),
+        };
+        if let Some(config) = self.config.take() {
+            match send(config) {
+                Ok(()) => {}
+                Err(Full(c)) => {
+                    self.config = Some(c);
+                    if input.is_some() {
+                        self.start_gap(lv);
+                    }
+                    return;
+                }
+                Err(Closed(_)) => return,
+            }
+        }
+        let Some(input) = input else { return };
+        match send(input) {
+            Ok(()) => {
+                if self.dropping {
+                    tracing::info!(lv = %lv, dropped = self.dropped, "transcoder caught up at a keyframe");
+                    self.dropping = false;
+                    self.dropped = 0;
+                }
+            }
+            Err(Full(_)) => self.start_gap(lv),
+            Err(Closed(_)) => {}
+        }
+    }
+
+    fn start_gap(&mut self, lv: &str) {
+        if !self.dropping {
+            tracing::warn!(lv = %lv, "transcoder is behind (queue full): dropping its input until the next keyframe");
+            self.dropping = true;
+        }
+        self.dropped += 1;
+    }
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: u64, keyframe: bool) -> LadderInput {
+        LadderInput::Frame {
+            dts_ms: n as i64,
+            cts_ms: 0,
+            keyframe,
+            group: n,
+            data: Bytes::new(),
+        }
+    }
+
+    fn config() -> LadderInput {
+        LadderInput::Config {
+            avcc: vec![1],
+            width: 2,
+            height: 2,
+            framerate: None,
+        }
+    }
+
+    /// A full queue drops frames until the next keyframe, then resumes with it.
+    #[test]
+    fn full_queue_drops_until_keyframe() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let mut gap = LadderGap::default();
+        let offer = |gap: &mut LadderGap, i| gap.offer("lv_t", i, |i| tx.try_send(i));
+        offer(&mut gap, config());
+        offer(&mut gap, frame(0, true));
+        offer(&mut gap, frame(1, false)); // full: dropped, gap starts
+                                          // Room again, but P-frames keep being dropped until a keyframe.
+        let got: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(got.len(), 2);
+        offer(&mut gap, frame(2, false));
+        offer(&mut gap, frame(3, false));
+        assert!(rx.try_recv().is_err());
+        offer(&mut gap, frame(4, true));
+        offer(&mut gap, frame(5, false));
+        let got: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|i| match i {
+                LadderInput::Frame { dts_ms, .. } => dts_ms,
+                _ => -1,
+            })
+            .collect();
+        assert_eq!(got, vec![4, 5]);
+    }
+
+    /// A configuration that does not fit is kept and sent before the next frame.
+    #[test]
+    fn config_is_never_lost() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut gap = LadderGap::default();
+        gap.offer("lv_t", frame(0, true), |i| tx.try_send(i));
+        gap.offer("lv_t", config(), |i| tx.try_send(i)); // full: kept
+        assert!(matches!(rx.try_recv(), Ok(LadderInput::Frame { .. })));
+        gap.offer("lv_t", frame(1, false), |i| tx.try_send(i));
+        // The configuration went first; the frame did not fit and opened a gap.
+        assert!(matches!(rx.try_recv(), Ok(LadderInput::Config { .. })));
+        assert!(rx.try_recv().is_err());
+        gap.offer("lv_t", frame(2, true), |i| tx.try_send(i));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(LadderInput::Frame { keyframe: true, .. })
+        ));
+    }
 }

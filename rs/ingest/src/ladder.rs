@@ -550,6 +550,26 @@ mod tests {
     }
 
     #[test]
+    fn parse_ladder_flag() {
+        assert_eq!(
+            Rendition::parse_ladder("720:3000,480:1500,360:800"),
+            Ok(Rendition::default_ladder())
+        );
+        assert_eq!(Rendition::parse_ladder(" none "), Ok(vec![]));
+        assert_eq!(Rendition::parse_ladder(""), Ok(vec![]));
+        for bad in [
+            "720",
+            "720:x",
+            "721:3000",
+            "720:3000,720:1000",
+            "0:100",
+            "720:1",
+        ] {
+            assert!(Rendition::parse_ladder(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn args_map_every_rung() {
         let a = ffmpeg_args("veryfast", &Rendition::default_ladder(), "pipe:0", "pipe:1");
         let j = a.join(" ");

@@ -59,6 +59,50 @@ impl Rendition {
             Rendition::new("360p", 360, 800_000),
         ]
     }
+
+    /// Parse a ladder written `HEIGHT:KBITS,…` (e.g. `720:3000,480:1500,360:800`); rung
+    /// `720` is named `720p` (track `video/720p`). An empty string or `none` is no ladder.
+    pub fn parse_ladder(s: &str) -> Result<Vec<Rendition>, LadderError> {
+        let s = s.trim();
+        if s.is_empty() || s.eq_ignore_ascii_case("none") {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<Rendition> = Vec::new();
+        for rung in s.split(',').map(str::trim) {
+            let err = |why: &'static str| LadderError {
+                rung: rung.chars().take(40).collect(),
+                why,
+            };
+            let (h, k) = rung.split_once(':').ok_or(err("expected HEIGHT:KBITS"))?;
+            let height: u32 = h
+                .trim()
+                .parse()
+                .map_err(|_| err("height is not a number"))?;
+            let kbits: u64 = k
+                .trim()
+                .parse()
+                .map_err(|_| err("bitrate is not a number"))?;
+            if !(16..=4320).contains(&height) || height % 2 != 0 {
+                return Err(err("height must be even, 16 to 4320"));
+            }
+            if !(50..=200_000).contains(&kbits) {
+                return Err(err("bitrate must be 50 to 200000 kbit/s"));
+            }
+            if out.iter().any(|r| r.height == height) {
+                return Err(err("height appears twice"));
+            }
+            out.push(Rendition::new(&format!("{height}p"), height, kbits * 1000));
+        }
+        Ok(out)
+    }
+}
+
+/// A ladder string [`Rendition::parse_ladder`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ladder rung {rung:?}: {why}")]
+pub struct LadderError {
+    pub rung: String,
+    pub why: &'static str,
 }
 
 /// Ingest settings.
@@ -81,6 +125,11 @@ pub struct Config {
     /// ffmpeg restart back-off: first delay, doubled up to `restart_max`.
     pub restart_min: Duration,
     pub restart_max: Duration,
+    /// Precede every source chunk (`video/source`, `audio/source`) with a `prft` box holding
+    /// the wallclock at which it was packaged, right after its RTMP message arrived, so a
+    /// subscriber on the same clock can measure ingest-to-subscriber delay
+    /// (bench/rtmp-ingest). Default off: 32 bytes per object, and not every player accepts it.
+    pub producer_reference_time: bool,
 }
 
 impl Default for Config {
@@ -95,6 +144,7 @@ impl Default for Config {
             publish_timeout: Duration::from_secs(10),
             restart_min: Duration::from_millis(500),
             restart_max: Duration::from_secs(30),
+            producer_reference_time: false,
         }
     }
 }

@@ -126,6 +126,9 @@ fn is_transient(e: &std::io::Error) -> bool {
         || e.raw_os_error() == Some(23)
 }
 
+/// Bytes made room for before each socket read.
+const READ_SIZE: usize = 32 << 10;
+
 /// Why a connection ended (for the log).
 type Reason = String;
 
@@ -149,17 +152,18 @@ impl Conn {
         }
         Ok(())
     }
-    /// Read into the chunk reader; counts bytes for acknowledgements.
-    async fn fill(&mut self, buf: &mut [u8]) -> Result<(), Reason> {
+    /// Read straight into the chunk reader's buffer; counts bytes for acknowledgements.
+    async fn fill(&mut self) -> Result<(), Reason> {
+        let buf = self.reader.buffer_mut();
+        buf.reserve(READ_SIZE);
         let n = self
             .stream
-            .read(buf)
+            .read_buf(buf)
             .await
             .map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             return Err("peer closed".into());
         }
-        self.reader.push(&buf[..n]);
         self.received += n as u64;
         if self.peer_window > 0 && self.received - self.acked >= u64::from(self.peer_window) {
             self.acked = self.received;
@@ -217,10 +221,16 @@ async fn serve(
     publishing: &mut Option<Publishing>,
 ) -> Reason {
     let cfg = &shared.config;
-    let mut buf = vec![0u8; 64 << 10];
     let mut app = String::new();
     let publish_deadline = tokio::time::Instant::now() + cfg.publish_timeout;
     let mut last_message = tokio::time::Instant::now();
+    // One timer for the connection, re-armed only when it fires early (not on every read).
+    let timer = tokio::time::sleep_until(publish_deadline.min(last_message + cfg.idle_timeout));
+    tokio::pin!(timer);
+    // Cancelled when this publisher must stop (replaced, or its key revoked); set once the
+    // publish is accepted.
+    let mut stop: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Reason> + Send>>> =
+        None;
     loop {
         // Drain complete messages.
         loop {
@@ -245,32 +255,39 @@ async fn serve(
         if let Err(e) = conn.flush().await {
             return format!("write: {e}");
         }
+        if stop.is_none() {
+            if let Some(p) = publishing.as_ref() {
+                let (kick, revoked) = (p.kick.clone(), p.revoked.clone());
+                stop = Some(Box::pin(async move {
+                    tokio::select! {
+                        _ = kick.cancelled() => "replaced by a newer connection for the same input".to_owned(),
+                        _ = revoked.cancelled() => "auth_failed: stream key revoked".to_owned(),
+                    }
+                }));
+            }
+        }
         let idle_at = last_message + cfg.idle_timeout;
         let deadline = if publishing.is_some() {
             idle_at
         } else {
             idle_at.min(publish_deadline)
         };
-        let kick = publishing
-            .as_ref()
-            .map(|p| p.kick.clone())
-            .unwrap_or_default();
-        let revoked = publishing
-            .as_ref()
-            .map(|p| p.revoked.clone())
-            .unwrap_or_default();
         tokio::select! {
-            r = conn.fill(&mut buf) => if let Err(r) = r { return r },
-            _ = tokio::time::sleep_until(deadline) => {
+            r = conn.fill() => if let Err(r) = r { return r },
+            _ = &mut timer => {
+                if tokio::time::Instant::now() < deadline {
+                    // Messages arrived since the timer was armed: wait for the rest.
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
                 send_error(conn, "NetConnection.Connect.Closed", "timed out").await;
                 return if publishing.is_some() { "no complete message before the idle timeout".into() } else { "did not publish in time".into() };
             }
-            _ = kick.cancelled(), if publishing.is_some() => {
-                return "replaced by a newer connection for the same input".into();
-            }
-            _ = revoked.cancelled(), if publishing.is_some() => {
-                conn.send(&rtmp::on_status(1, "error", "NetStream.Publish.Unauthorized", "auth_failed: stream key rotated or input removed"));
-                return "auth_failed: stream key revoked".into();
+            why = async { match stop.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
+                if why.starts_with("auth_failed") {
+                    conn.send(&rtmp::on_status(1, "error", "NetStream.Publish.Unauthorized", "auth_failed: stream key rotated or input removed"));
+                }
+                return why;
             }
         }
     }

@@ -289,8 +289,48 @@ const NON_SYNC: u32 = 0x0101_0000;
 
 /// A CMAF chunk: moof (mfhd, traf with tfhd/tfdt/trun) + mdat.
 pub fn chunk(sequence: u32, track_id: u32, base_decode_time: u64, samples: &[Sample]) -> Bytes {
+    chunk_with_prft(None, sequence, track_id, base_decode_time, samples)
+}
+
+/// Size of a version-1 `prft` box.
+pub const PRFT_SIZE: usize = 32;
+
+/// NTP timestamp (RFC 5905: seconds since 1900 in the high 32 bits, fraction in the low 32)
+/// of `since_unix_epoch`.
+pub fn ntp_timestamp(since_unix_epoch: std::time::Duration) -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let secs = since_unix_epoch.as_secs().wrapping_add(NTP_UNIX_OFFSET);
+    let frac = (u64::from(since_unix_epoch.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+/// The inverse of [`ntp_timestamp`].
+pub fn ntp_to_unix(ntp: u64) -> std::time::Duration {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let secs = (ntp >> 32).saturating_sub(NTP_UNIX_OFFSET);
+    let nanos = ((ntp & 0xffff_ffff) * 1_000_000_000) >> 32;
+    std::time::Duration::new(secs, nanos as u32)
+}
+
+/// Like [`chunk`], preceded by a ProducerReferenceTimeBox (`prft`, ISO/IEC 14496-12 8.16.5,
+/// version 1, flags 2: the wallclock `ntp` at which the fragment was made) when `ntp` is set.
+pub fn chunk_with_prft(
+    ntp: Option<u64>,
+    sequence: u32,
+    track_id: u32,
+    base_decode_time: u64,
+    samples: &[Sample],
+) -> Bytes {
     let data_len: usize = samples.iter().map(|s| s.data.len()).sum();
-    let mut out = Vec::with_capacity(data_len + 100 + samples.len() * 16);
+    let mut out = Vec::with_capacity(data_len + 100 + PRFT_SIZE + samples.len() * 16);
+    if let Some(ntp) = ntp {
+        full(&mut out, b"prft", 1, 2, |o| {
+            u32b(o, track_id);
+            o.extend_from_slice(&ntp.to_be_bytes());
+            o.extend_from_slice(&base_decode_time.to_be_bytes());
+        });
+    }
+    let moof_start = out.len();
     let mut offset_pos = 0;
     bx(&mut out, b"moof", |o| {
         full(o, b"mfhd", 0, 0, |o| u32b(o, sequence));
@@ -320,7 +360,7 @@ pub fn chunk(sequence: u32, track_id: u32, base_decode_time: u64, samples: &[Sam
             );
         });
     });
-    let data_offset = (out.len() + 8) as u32;
+    let data_offset = (out.len() - moof_start + 8) as u32;
     out[offset_pos..offset_pos + 4].copy_from_slice(&data_offset.to_be_bytes());
     u32b(&mut out, (data_len + 8) as u32);
     out.extend_from_slice(b"mdat");
@@ -330,10 +370,48 @@ pub fn chunk(sequence: u32, track_id: u32, base_decode_time: u64, samples: &[Sam
     Bytes::from(out)
 }
 
+/// The `prft` box at the start of a chunk made by [`chunk_with_prft`]: (reference track id,
+/// NTP timestamp, media time). `None` when the chunk has none or it is malformed.
+pub fn read_prft(chunk: &[u8]) -> Option<(u32, u64, u64)> {
+    let b = chunk.get(..PRFT_SIZE)?;
+    if &b[4..8] != b"prft" || b[8] != 1 || u32::from_be_bytes([b[0], b[1], b[2], b[3]]) != 32 {
+        return None;
+    }
+    let u64_at = |i: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[i..i + 8]);
+        u64::from_be_bytes(a)
+    };
+    Some((
+        u32::from_be_bytes([b[12], b[13], b[14], b[15]]),
+        u64_at(16),
+        u64_at(24),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mp4read::{Event, Reader};
+
+    #[test]
+    fn prft_round_trip_and_chunk_still_reads() {
+        let d = std::time::Duration::new(1_700_000_000, 123_456_789);
+        let ntp = ntp_timestamp(d);
+        let back = ntp_to_unix(ntp);
+        assert!(back <= d && d - back < std::time::Duration::from_nanos(2));
+        let sample = Sample {
+            duration: 3000,
+            cts: 0,
+            sync: true,
+            data: Bytes::from_static(b"frame"),
+        };
+        let c = chunk_with_prft(Some(ntp), 1, 1, 9000, std::slice::from_ref(&sample));
+        assert_eq!(read_prft(&c), Some((1, ntp, 9000)));
+        let plain = chunk(1, 1, 9000, &[sample]);
+        assert_eq!(&c[PRFT_SIZE..], &plain[..]);
+        assert_eq!(read_prft(&plain), None);
+    }
 
     #[test]
     fn init_and_chunk_read_back() {

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use clutchcall_py::cmaf;
 use client::{status, Config, Connection, GroupWriter, PublishOptions, TrackPublisher};
+use clutchcall_py::cmaf;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -46,11 +46,20 @@ fn load(path: &str, name: &'static str, role: &'static str) -> Result<Track> {
         _ => 0,
     };
     let length = chunks.last().map_or(0, |(t, _)| t + step);
-    Ok(Track { name, role, timescale, init, chunks, length })
+    Ok(Track {
+        name,
+        role,
+        timescale,
+        init,
+        chunks,
+        length,
+    })
 }
 
 fn arg(args: &HashMap<String, String>, k: &str) -> Result<String> {
-    args.get(k).cloned().ok_or_else(|| format!("missing --{k}").into())
+    args.get(k)
+        .cloned()
+        .ok_or_else(|| format!("missing --{k}").into())
 }
 
 #[tokio::main]
@@ -67,11 +76,17 @@ async fn main() -> Result {
     if let Some(a) = args.get("audio") {
         tracks.push(load(a, "audio/source", "audio")?);
     }
-    let config = Config { token: Some(arg(&args, "key")?), ..Config::default() };
-    let conn = Connection::connect_engine(&arg(&args, "http")?, &arg(&args, "relay")?, config).await?;
+    let config = Config {
+        token: Some(arg(&args, "key")?),
+        ..Config::default()
+    };
+    let conn =
+        Connection::connect_engine(&arg(&args, "http")?, &arg(&args, "relay")?, config).await?;
     let ns = arg(&args, "namespace")?;
 
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let entries: Vec<serde_json::Value> = tracks
         .iter()
         .map(|t| {
@@ -91,16 +106,27 @@ async fn main() -> Result {
             e
         })
         .collect();
-    let catalog = serde_json::json!({ "version": "draft-01", "generatedAt": now_ms, "tracks": entries });
+    let catalog =
+        serde_json::json!({ "version": "draft-01", "generatedAt": now_ms, "tracks": entries });
     let catalog_pub = conn
-        .publish(ns.as_str(), ".catalog", PublishOptions { priority: 0, ..PublishOptions::default() })
+        .publish(
+            ns.as_str(),
+            ".catalog",
+            PublishOptions {
+                priority: 0,
+                ..PublishOptions::default()
+            },
+        )
         .await?;
     let mut g = catalog_pub.group(0).await?;
     g.write(serde_json::to_vec(&catalog)?.into()).await?;
     g.finish().await?;
     let mut pubs: Vec<TrackPublisher> = Vec::new();
     for (i, t) in tracks.iter().enumerate() {
-        let options = PublishOptions { priority: 1 + i as u8, ..PublishOptions::default() };
+        let options = PublishOptions {
+            priority: 1 + i as u8,
+            ..PublishOptions::default()
+        };
         pubs.push(conn.publish(ns.as_str(), t.name, options).await?);
     }
     println!("cmaf_source publishing {ns}");
@@ -113,7 +139,10 @@ async fn main() -> Result {
         }
     }
     order.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let period = tracks.iter().map(|t| t.length as f64 / f64::from(t.timescale)).fold(0.0, f64::max);
+    let period = tracks
+        .iter()
+        .map(|t| t.length as f64 / f64::from(t.timescale))
+        .fold(0.0, f64::max);
     // A whole number of groups per loop keeps group ids aligned.
     let period = (period / gop).ceil().max(1.0) * gop;
 

@@ -96,7 +96,10 @@ pub enum Output {
     Chunk(Chunk),
     /// Something worth logging that does not end the capture (a failed renewal, …).
     Warning(String),
-    Close { reason: &'static str, detail: String },
+    Close {
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 /// What the application asks of a running capture.
@@ -134,7 +137,9 @@ impl Failure {
             return Failure::Auth(e.to_string());
         }
         match e {
-            client::Error::Refused { code, reason } if *code == DOES_NOT_EXIST => Failure::NotLive(reason.clone()),
+            client::Error::Refused { code, reason } if *code == DOES_NOT_EXIST => {
+                Failure::NotLive(reason.clone())
+            }
             client::Error::Invalid(m) => Failure::Invalid(m.clone()),
             other => Failure::Network(other.to_string()),
         }
@@ -200,7 +205,9 @@ struct ApiErrorBody {
 pub fn info_url(signed: &str) -> Result<(String, String), String> {
     let url = url::Url::parse(signed).map_err(|e| format!("not a URL ({e}): {signed:?}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("expected an http(s) signed playback URL, got {signed:?}"));
+        return Err(format!(
+            "expected an http(s) signed playback URL, got {signed:?}"
+        ));
     }
     let token = url
         .query_pairs()
@@ -228,7 +235,9 @@ pub fn info_url(signed: &str) -> Result<(String, String), String> {
 async fn resolve(http: &reqwest::Client, signed: &str) -> Result<Playback, Failure> {
     let (info_url, id) = info_url(signed).map_err(Failure::Invalid)?;
     if !id.starts_with("lv_") {
-        return Err(Failure::Invalid(format!("{id} is not a live playback id (lv_…)")));
+        return Err(Failure::Invalid(format!(
+            "{id} is not a live playback id (lv_…)"
+        )));
     }
     let resp = http
         .get(&info_url)
@@ -256,7 +265,10 @@ async fn resolve(http: &reqwest::Client, signed: &str) -> Result<Playback, Failu
     let info: PlaybackInfo = serde_json::from_slice(&body)
         .map_err(|e| Failure::Invalid(format!("playback info: {e}")))?;
     if info.kind != "live" {
-        return Err(Failure::Invalid(format!("{} is not a live broadcast", info.playback_id)));
+        return Err(Failure::Invalid(format!(
+            "{} is not a live broadcast",
+            info.playback_id
+        )));
     }
     let relay = info
         .relay_url
@@ -288,7 +300,9 @@ fn moqt_url(relay: &str) -> Result<String, String> {
     match url.scheme() {
         "moqt" => Ok(relay.to_owned()),
         "https" => {
-            let host = url.host_str().ok_or_else(|| format!("relayUrl {relay:?} has no host"))?;
+            let host = url
+                .host_str()
+                .ok_or_else(|| format!("relayUrl {relay:?} has no host"))?;
             let port = url.port().unwrap_or(443);
             let host = if host.contains(':') && !host.starts_with('[') {
                 format!("[{host}]")
@@ -347,9 +361,7 @@ fn role_of(t: &CatalogTrack) -> Option<&'static str> {
 }
 
 fn matches_rendition(t: &CatalogTrack, want: &str) -> bool {
-    t.name == want
-        || t.name.rsplit('/').next() == Some(want)
-        || t.label.as_deref() == Some(want)
+    t.name == want || t.name.rsplit('/').next() == Some(want) || t.label.as_deref() == Some(want)
 }
 
 /// The best (or the requested) video track and the best audio track.
@@ -364,7 +376,11 @@ fn select(catalog: &Catalog, rendition: Option<&str>) -> Result<Vec<Selected>, S
             .iter()
             .filter(usable)
             .filter(|t| role_of(t) == Some(role))
-            .max_by(|a, b| rank(a).partial_cmp(&rank(b)).unwrap_or(std::cmp::Ordering::Equal))
+            .max_by(|a, b| {
+                rank(a)
+                    .partial_cmp(&rank(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
     };
     let video = match rendition {
         Some(want) => Some(
@@ -385,7 +401,9 @@ fn select(catalog: &Catalog, rendition: Option<&str>) -> Result<Vec<Selected>, S
         let init = t
             .init_data
             .as_deref()
-            .and_then(|b| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b).ok())
+            .and_then(|b| {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b).ok()
+            })
             .ok_or_else(|| format!("track {} has invalid initData", t.name))?;
         out.push(Selected {
             name: t.name.clone(),
@@ -404,11 +422,28 @@ fn select(catalog: &Catalog, rendition: Option<&str>) -> Result<Vec<Selected>, S
 
 #[derive(Debug)]
 enum Ev {
-    Resolved { gen: u64, playback: Arc<Playback> },
-    Ready { gen: u64, tracks: Vec<Selected> },
-    Object { gen: u64, track: usize, object: Received },
-    Ended { gen: u64, track: usize, reason: String },
-    Closed { gen: u64, failure: Failure },
+    Resolved {
+        gen: u64,
+        playback: Arc<Playback>,
+    },
+    Ready {
+        gen: u64,
+        tracks: Vec<Selected>,
+    },
+    Object {
+        gen: u64,
+        track: usize,
+        object: Received,
+    },
+    Ended {
+        gen: u64,
+        track: usize,
+        reason: String,
+    },
+    Closed {
+        gen: u64,
+        failure: Failure,
+    },
 }
 
 /// What a session should subscribe to when it is not the first one.
@@ -507,7 +542,9 @@ async fn subscribe_all(
         let next = async {
             match audio_deadline {
                 Some(d) => tokio::time::timeout_at(d, catalog_sub.next()).await.ok(),
-                None => tokio::time::timeout(options.timeout, catalog_sub.next()).await.ok(),
+                None => tokio::time::timeout(options.timeout, catalog_sub.next())
+                    .await
+                    .ok(),
             }
         };
         match next.await {
@@ -539,7 +576,8 @@ async fn subscribe_all(
                 if has_audio || wanted.is_some() {
                     break;
                 }
-                audio_deadline.get_or_insert_with(|| tokio::time::Instant::now() + options.catalog_wait);
+                audio_deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + options.catalog_wait);
             }
             Some(Some(Event::Ended { reason, .. })) => return Err(Failure::Ended(reason)),
             Some(None) => {
@@ -581,7 +619,11 @@ async fn subscribe_all(
             loop {
                 match sub.next().await {
                     Some(Event::Object(object)) => {
-                        if events.send(Ev::Object { gen, track, object }).await.is_err() {
+                        if events
+                            .send(Ev::Object { gen, track, object })
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -607,10 +649,9 @@ fn select_all(catalog: &Catalog) -> Vec<Selected> {
         .tracks
         .iter()
         .filter_map(|t| {
-            let init = t
-                .init_data
-                .as_deref()
-                .and_then(|b| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b).ok())?;
+            let init = t.init_data.as_deref().and_then(|b| {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b).ok()
+            })?;
             Some(Selected {
                 name: t.name.clone(),
                 role: role_of(t)?,
@@ -719,14 +760,22 @@ impl Engine {
     }
 
     /// Starts a session: resolves `url` (or reuses `playback`), then connects.
-    fn spawn(&mut self, role: Role, url: Option<String>, playback: Option<Arc<Playback>>, delay: Duration) -> u64 {
+    fn spawn(
+        &mut self,
+        role: Role,
+        url: Option<String>,
+        playback: Option<Arc<Playback>>,
+        delay: Duration,
+    ) -> u64 {
         let gen = self.next_gen;
         self.next_gen += 1;
         let (stop_tx, stop_rx) = oneshot::channel();
         let wanted: Wanted = if self.tracks.is_empty() {
             None
         } else {
-            Some(Arc::new(self.tracks.iter().map(|t| t.name.clone()).collect()))
+            Some(Arc::new(
+                self.tracks.iter().map(|t| t.name.clone()).collect(),
+            ))
         };
         let events = self.events_tx.clone();
         let options = self.options.clone();
@@ -748,7 +797,12 @@ impl Engine {
                     match r {
                         Ok(p) => {
                             let p = Arc::new(p);
-                            let _ = events.send(Ev::Resolved { gen, playback: p.clone() }).await;
+                            let _ = events
+                                .send(Ev::Resolved {
+                                    gen,
+                                    playback: p.clone(),
+                                })
+                                .await;
                             p
                         }
                         Err(failure) => {
@@ -785,14 +839,21 @@ impl Engine {
     }
 
     fn gen_with(&self, role: Role) -> Option<u64> {
-        self.sessions.iter().find(|(_, s)| s.role == role).map(|(g, _)| *g)
+        self.sessions
+            .iter()
+            .find(|(_, s)| s.role == role)
+            .map(|(g, _)| *g)
     }
 
     async fn warn(&self, msg: String) {
         let _ = self.out.send(Output::Warning(msg)).await;
     }
 
-    async fn run(&mut self, url: String, mut commands: mpsc::UnboundedReceiver<Command>) -> (&'static str, String) {
+    async fn run(
+        &mut self,
+        url: String,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) -> (&'static str, String) {
         self.spawn(Role::Primary, Some(url), None, Duration::ZERO);
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -835,13 +896,15 @@ impl Engine {
             self.stop(g);
         }
         if let Some(p) = self.gen_with(Role::Pending) {
-            let overdue = self
-                .sessions
-                .get(&p)
-                .is_some_and(|s| s.ready && now.saturating_duration_since(s.since) >= SWITCH_TIMEOUT);
+            let overdue = self.sessions.get(&p).is_some_and(|s| {
+                s.ready && now.saturating_duration_since(s.since) >= SWITCH_TIMEOUT
+            });
             if overdue {
-                self.warn("renewal: no overlap seen between the old and new session; switching anyway".into())
-                    .await;
+                self.warn(
+                    "renewal: no overlap seen between the old and new session; switching anyway"
+                        .into(),
+                )
+                .await;
                 self.switch(p);
             }
         }
@@ -872,13 +935,18 @@ impl Engine {
                 if let Some(s) = self.sessions.get_mut(&gen) {
                     s.playback = Some(playback.clone());
                 }
-                let primary = self.gen_with(Role::Primary).and_then(|g| self.sessions.get(&g));
+                let primary = self
+                    .gen_with(Role::Primary)
+                    .and_then(|g| self.sessions.get(&g));
                 let same = primary
                     .and_then(|s| s.playback.as_ref())
                     .is_none_or(|p| p.id == playback.id && p.namespace == playback.namespace);
                 if !same {
-                    self.warn(format!("renewal with a ticket for another broadcast ({}): ignored", playback.id))
-                        .await;
+                    self.warn(format!(
+                        "renewal with a ticket for another broadcast ({}): ignored",
+                        playback.id
+                    ))
+                    .await;
                     self.stop(gen);
                 }
                 None
@@ -906,7 +974,11 @@ impl Engine {
         }
     }
 
-    async fn on_ready(&mut self, gen: u64, selected: Vec<Selected>) -> Option<(&'static str, String)> {
+    async fn on_ready(
+        &mut self,
+        gen: u64,
+        selected: Vec<Selected>,
+    ) -> Option<(&'static str, String)> {
         if !self.sessions.contains_key(&gen) {
             return None;
         }
@@ -915,12 +987,22 @@ impl Engine {
             for s in &selected {
                 match cmaf::parse_init(&s.init) {
                     Ok(i) => inits.push(i),
-                    Err(e) => return Some((reason::NETWORK, format!("track {}: unusable init segment: {e}", s.name))),
+                    Err(e) => {
+                        return Some((
+                            reason::NETWORK,
+                            format!("track {}: unusable init segment: {e}", s.name),
+                        ))
+                    }
                 }
             }
             let init = match cmaf::merge_init(&inits) {
                 Ok(i) => i,
-                Err(e) => return Some((reason::NETWORK, format!("cannot combine the init segments: {e}"))),
+                Err(e) => {
+                    return Some((
+                        reason::NETWORK,
+                        format!("cannot combine the init segments: {e}"),
+                    ))
+                }
             };
             self.tracks = selected
                 .iter()
@@ -970,7 +1052,11 @@ impl Engine {
             s.covered = vec![false; n];
             s.since = Instant::now();
             if s.role == Role::Next {
-                s.role = if has_primary { Role::Pending } else { Role::Primary };
+                s.role = if has_primary {
+                    Role::Pending
+                } else {
+                    Role::Primary
+                };
             }
         }
         None
@@ -1020,7 +1106,9 @@ impl Engine {
         let role_name = state.role;
         let timescale = state.timescale;
         if role_name == "video" {
-            self.stats.last_group.fetch_max(object.group + 1, Ordering::Relaxed);
+            self.stats
+                .last_group
+                .fetch_max(object.group + 1, Ordering::Relaxed);
         }
         // A successful object means the connection works again.
         self.retries_left = self.options.retries;
@@ -1059,7 +1147,9 @@ impl Engine {
     async fn emit(&mut self, ready: Vec<Out>) {
         for o in ready {
             self.stats.chunks.fetch_add(1, Ordering::Relaxed);
-            self.stats.bytes.fetch_add(o.chunk.data.len() as u64, Ordering::Relaxed);
+            self.stats
+                .bytes
+                .fetch_add(o.chunk.data.len() as u64, Ordering::Relaxed);
             if self.out.send(Output::Chunk(o.chunk)).await.is_err() {
                 return;
             }
@@ -1081,8 +1171,10 @@ impl Engine {
             Role::Retiring(_) => None,
             Role::Pending => {
                 let (_, detail) = failure.into_close();
-                self.warn(format!("renewal failed, the capture continues on the old ticket: {detail}"))
-                    .await;
+                self.warn(format!(
+                    "renewal failed, the capture continues on the old ticket: {detail}"
+                ))
+                .await;
                 None
             }
             Role::Primary | Role::Next => {
@@ -1136,9 +1228,18 @@ mod tests {
 
     #[test]
     fn relay_url_to_raw_quic() {
-        assert_eq!(moqt_url("https://127.0.0.1:4443").unwrap(), "moqt://127.0.0.1:4443/");
-        assert_eq!(moqt_url("https://[::1]:4443/").unwrap(), "moqt://[::1]:4443/");
-        assert_eq!(moqt_url("https://relay.example").unwrap(), "moqt://relay.example:443/");
+        assert_eq!(
+            moqt_url("https://127.0.0.1:4443").unwrap(),
+            "moqt://127.0.0.1:4443/"
+        );
+        assert_eq!(
+            moqt_url("https://[::1]:4443/").unwrap(),
+            "moqt://[::1]:4443/"
+        );
+        assert_eq!(
+            moqt_url("https://relay.example").unwrap(),
+            "moqt://relay.example:443/"
+        );
         assert!(moqt_url("ftp://x").is_err());
     }
 
@@ -1165,9 +1266,18 @@ mod tests {
             ],
         };
         let names = |s: Vec<Selected>| s.into_iter().map(|s| s.name).collect::<Vec<_>>();
-        assert_eq!(names(select(&c, None).unwrap()), vec!["video/source", "audio/source"]);
-        assert_eq!(names(select(&c, Some("720p")).unwrap()), vec!["video/720p", "audio/source"]);
-        assert_eq!(names(select(&c, Some("video/360p")).unwrap()), vec!["video/360p", "audio/source"]);
+        assert_eq!(
+            names(select(&c, None).unwrap()),
+            vec!["video/source", "audio/source"]
+        );
+        assert_eq!(
+            names(select(&c, Some("720p")).unwrap()),
+            vec!["video/720p", "audio/source"]
+        );
+        assert_eq!(
+            names(select(&c, Some("video/360p")).unwrap()),
+            vec!["video/360p", "audio/source"]
+        );
         assert!(select(&c, Some("1080p")).is_err());
         let bad = Catalog { tracks: vec![] };
         assert!(select(&bad, None).is_err());

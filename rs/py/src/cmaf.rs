@@ -62,7 +62,10 @@ fn children(buf: &[u8], from: usize, to: usize) -> Result<Vec<BoxAt>, Error> {
                 let hi = u32::from_be_bytes(read4(buf, pos + 8)?);
                 let lo = u32::from_be_bytes(read4(buf, pos + 12)?);
                 let large = (u64::from(hi) << 32) | u64::from(lo);
-                (usize::try_from(large).map_err(|_| Error::Malformed("largesize"))?, 16)
+                (
+                    usize::try_from(large).map_err(|_| Error::Malformed("largesize"))?,
+                    16,
+                )
             }
             n => (n as usize, 8),
         };
@@ -104,7 +107,12 @@ fn find(boxes: &[BoxAt], kind: &[u8; 4]) -> Option<BoxAt> {
     boxes.iter().copied().find(|b| &b.kind == kind)
 }
 
-fn child(buf: &[u8], parent: BoxAt, kind: &'static [u8; 4], what: &'static str) -> Result<BoxAt, Error> {
+fn child(
+    buf: &[u8],
+    parent: BoxAt,
+    kind: &'static [u8; 4],
+    what: &'static str,
+) -> Result<BoxAt, Error> {
     find(&children(buf, parent.body, parent.end)?, kind).ok_or(Error::Missing(what))
 }
 
@@ -278,7 +286,12 @@ impl Rewriter {
         Ok(Rewritten { data, decode_time })
     }
 
-    fn patch_moof(&mut self, buf: &mut [u8], moof: BoxAt, track_id: u32) -> Result<Option<u64>, Error> {
+    fn patch_moof(
+        &mut self,
+        buf: &mut [u8],
+        moof: BoxAt,
+        track_id: u32,
+    ) -> Result<Option<u64>, Error> {
         let inner = children(buf, moof.body, moof.end)?;
         let mut decode_time = None;
         let mut trafs = 0;
@@ -286,18 +299,21 @@ impl Rewriter {
             match &b.kind {
                 b"mfhd" => {
                     self.sequence = self.sequence.wrapping_add(1).max(1);
-                    write_u32(buf, b.body + 4, self.sequence).map_err(|_| Error::Malformed("mfhd"))?;
+                    write_u32(buf, b.body + 4, self.sequence)
+                        .map_err(|_| Error::Malformed("mfhd"))?;
                 }
                 b"traf" => {
                     trafs += 1;
                     let parts = children(buf, b.body, b.end)?;
                     let tfhd = find(&parts, b"tfhd").ok_or(Error::Missing("tfhd"))?;
-                    let flags = read_u32(buf, tfhd.body).map_err(|_| Error::Malformed("tfhd"))? & 0x00ff_ffff;
+                    let flags = read_u32(buf, tfhd.body).map_err(|_| Error::Malformed("tfhd"))?
+                        & 0x00ff_ffff;
                     if flags & 0x1 != 0 {
                         // Absolute data offsets would point into the original object.
                         return Err(Error::Unsupported("tfhd base-data-offset"));
                     }
-                    write_u32(buf, tfhd.body + 4, track_id).map_err(|_| Error::Malformed("tfhd"))?;
+                    write_u32(buf, tfhd.body + 4, track_id)
+                        .map_err(|_| Error::Malformed("tfhd"))?;
                     if let Some(tfdt) = find(&parts, b"tfdt") {
                         let version = *buf.get(tfdt.body).ok_or(Error::Malformed("tfdt"))?;
                         let t = if version == 1 {
@@ -354,8 +370,14 @@ pub fn split_fragmented(file: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>), Error> {
 pub fn shift_decode_time(chunk: &mut [u8], delta: u64) -> Result<(), Error> {
     let top = children(chunk, 0, chunk.len())?;
     for moof in top.iter().filter(|b| &b.kind == b"moof") {
-        for traf in children(chunk, moof.body, moof.end)?.iter().filter(|b| &b.kind == b"traf") {
-            for tfdt in children(chunk, traf.body, traf.end)?.iter().filter(|b| &b.kind == b"tfdt") {
+        for traf in children(chunk, moof.body, moof.end)?
+            .iter()
+            .filter(|b| &b.kind == b"traf")
+        {
+            for tfdt in children(chunk, traf.body, traf.end)?
+                .iter()
+                .filter(|b| &b.kind == b"tfdt")
+            {
                 let version = *chunk.get(tfdt.body).ok_or(Error::Malformed("tfdt"))?;
                 if version == 1 {
                     let t = read_u64(chunk, tfdt.body + 4)?.wrapping_add(delta);
@@ -490,9 +512,24 @@ mod tests {
         mvhd.extend_from_slice(&[0u8; 76]);
         mvhd.extend_from_slice(&2u32.to_be_bytes());
         let mvhd = full_box(b"mvhd", 0, 0, &mvhd);
-        let tkhd = full_box(b"tkhd", 0, 3, &[u32s(&[0, 0, 1, 0, 0]), vec![0u8; 60]].concat());
-        let mdhd = full_box(b"mdhd", 0, 0, &[u32s(&[0, 0, timescale, 0]), vec![0x55, 0xc4, 0, 0]].concat());
-        let hdlr = full_box(b"hdlr", 0, 0, &[u32s(&[0]), handler.to_vec(), vec![0u8; 13]].concat());
+        let tkhd = full_box(
+            b"tkhd",
+            0,
+            3,
+            &[u32s(&[0, 0, 1, 0, 0]), vec![0u8; 60]].concat(),
+        );
+        let mdhd = full_box(
+            b"mdhd",
+            0,
+            0,
+            &[u32s(&[0, 0, timescale, 0]), vec![0x55, 0xc4, 0, 0]].concat(),
+        );
+        let hdlr = full_box(
+            b"hdlr",
+            0,
+            0,
+            &[u32s(&[0]), handler.to_vec(), vec![0u8; 13]].concat(),
+        );
         let minf = make_box(b"minf", &make_box(b"stbl", &[]));
         let mdia = make_box(b"mdia", &[mdhd, hdlr, minf].concat());
         let trak = make_box(b"trak", &[tkhd, mdia].concat());
@@ -512,7 +549,12 @@ mod tests {
         let trun = full_box(b"trun", 0, 0x1, &u32s(&[1, 0]));
         let traf = make_box(b"traf", &[tfhd, tfdt, trun].concat());
         let styp = make_box(b"styp", b"msdh\0\0\0\0");
-        [styp, make_box(b"moof", &[mfhd, traf].concat()), make_box(b"mdat", payload)].concat()
+        [
+            styp,
+            make_box(b"moof", &[mfhd, traf].concat()),
+            make_box(b"mdat", payload),
+        ]
+        .concat()
     }
 
     fn track_ids(buf: &[u8]) -> Vec<u32> {
@@ -560,7 +602,10 @@ mod tests {
         // styp dropped; same sizes otherwise.
         assert_eq!(a.data.len(), chunk(0, b"abc").len() - 16);
         let top = children(&a.data, 0, a.data.len()).unwrap();
-        assert_eq!(top.iter().map(|b| b.kind).collect::<Vec<_>>(), vec![*b"moof", *b"mdat"]);
+        assert_eq!(
+            top.iter().map(|b| b.kind).collect::<Vec<_>>(),
+            vec![*b"moof", *b"mdat"]
+        );
         let mfhd = child(&a.data, top[0], b"mfhd", "mfhd").unwrap();
         assert_eq!(read_u32(&a.data, mfhd.body + 4).unwrap(), 1);
         let traf = child(&a.data, top[0], b"traf", "traf").unwrap();
@@ -579,7 +624,10 @@ mod tests {
         assert_eq!(chunks.len(), 2);
         let mut c = chunks[1].clone();
         shift_decode_time(&mut c, 1000).unwrap();
-        assert_eq!(Rewriter::new().rewrite(&c, 1).unwrap().decode_time, Some(1040));
+        assert_eq!(
+            Rewriter::new().rewrite(&c, 1).unwrap().decode_time,
+            Some(1040)
+        );
     }
 
     #[test]
@@ -608,7 +656,10 @@ mod tests {
         }
         assert!(Rewriter::new().rewrite(b"", 1).is_err());
         let tiny = make_box(b"moof", &[]);
-        assert_eq!(Rewriter::new().rewrite(&tiny, 1), Err(Error::Missing("traf")));
+        assert_eq!(
+            Rewriter::new().rewrite(&tiny, 1),
+            Err(Error::Missing("traf"))
+        );
     }
 
     #[test]

@@ -119,7 +119,10 @@ impl Done {
     }
 
     fn get(&self) -> Option<(String, String)> {
-        self.closed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn wait(&self, timeout: Duration) -> bool {
@@ -156,7 +159,9 @@ impl Viewer {
     ) -> PyResult<Self> {
         capture::info_url(&url).map_err(PyValueError::new_err)?;
         if !(timeout.is_finite() && timeout > 0.0) {
-            return Err(PyValueError::new_err("timeout must be a positive number of seconds"));
+            return Err(PyValueError::new_err(
+                "timeout must be a positive number of seconds",
+            ));
         }
         let rt = runtime()?;
         let options = Options {
@@ -176,8 +181,14 @@ impl Viewer {
         std::thread::Builder::new()
             .name("clutchcall-callbacks".into())
             .spawn(move || deliver(out_rx, on_chunk, on_close, thread_done))
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the callback thread: {e}")))?;
-        Ok(Self { commands, done, stats })
+            .map_err(|e| {
+                PyRuntimeError::new_err(format!("cannot start the callback thread: {e}"))
+            })?;
+        Ok(Self {
+            commands,
+            done,
+            stats,
+        })
     }
 
     /// Stops the capture; `on_close("closed", …)` follows (unless the capture already closed).
@@ -189,7 +200,11 @@ impl Viewer {
         if self.done.thread.get() == Some(&std::thread::current().id()) {
             return self.done.get().is_some();
         }
-        let timeout = Duration::from_secs_f64(if timeout.is_finite() { timeout.max(0.0) } else { 0.0 });
+        let timeout = Duration::from_secs_f64(if timeout.is_finite() {
+            timeout.max(0.0)
+        } else {
+            0.0
+        });
         let done = self.done.clone();
         py.detach(move || done.wait(timeout))
     }
@@ -226,13 +241,21 @@ impl Viewer {
         d.set_item("duplicates", s.duplicates.load(Ordering::Relaxed))?;
         d.set_item("reconnects", s.reconnects.load(Ordering::Relaxed))?;
         d.set_item("renewals", s.renewals.load(Ordering::Relaxed))?;
-        d.set_item("last_group", s.last_group.load(Ordering::Relaxed) as i64 - 1)?;
+        d.set_item(
+            "last_group",
+            s.last_group.load(Ordering::Relaxed) as i64 - 1,
+        )?;
         Ok(d)
     }
 }
 
 /// The delivery thread of one viewer.
-fn deliver(mut rx: mpsc::Receiver<Output>, on_chunk: Py<PyAny>, on_close: Py<PyAny>, done: Arc<Done>) {
+fn deliver(
+    mut rx: mpsc::Receiver<Output>,
+    on_chunk: Py<PyAny>,
+    on_close: Py<PyAny>,
+    done: Arc<Done>,
+) {
     let _ = done.thread.set(std::thread::current().id());
     let mut closed: Option<(String, String)> = None;
     while closed.is_none() {

@@ -140,12 +140,16 @@ export function namespaceFromToken(token: string | undefined, id: string): strin
 }
 
 /**
- * ASSUMED VOD layout (the engine defines it later; this is the single mapping):
+ * VOD layout (rs/api/src/assets/serve.rs): `/vod/{pb}/catalog.json[?token=…]`,
  * init    = `<dir of catalog.json>/<track name>/init.mp4` (only when the catalog has no initData)
  * segment = `<dir of catalog.json>/<track name>/<index>.m4s`, index from 0, 404 = end of track.
+ * The track name is one percent-encoded path segment; the catalog URL's query (the playback
+ * token of a signed asset) is carried over to every segment URL.
  */
 export function vodSegmentUrl(catalogUrl: string, track: CatalogTrack, index: number | "init"): string {
   const base = new URL(catalogUrl, typeof location !== "undefined" ? location.href : undefined);
   const file = index === "init" ? "init.mp4" : `${index}.m4s`;
-  return new URL(`${encodeURIComponent(track.name)}/${file}`, base).toString();
+  const u = new URL(`${encodeURIComponent(track.name)}/${file}`, base);
+  u.search = base.search;
+  return u.toString();
 }

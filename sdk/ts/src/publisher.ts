@@ -73,8 +73,6 @@ export class Publisher {
   private streamKey = "";
   private catalogTimer: ReturnType<typeof setInterval> | undefined;
   private resolveReady: (() => void) | undefined;
-  /** PUBLISH_NAMESPACE (the relay's stream key check) is in flight. */
-  private announcing = false;
   private rejectReady: ((e: unknown) => void) | undefined;
 
   constructor(
@@ -130,13 +128,7 @@ export class Publisher {
       await withTimeout(ready, 15_000, "encoders produced no output");
     } catch (e) {
       this.stop();
-      let err = toStreamsError(e);
-      // The relay answers a refused stream key with REQUEST_ERROR(UNAUTHORIZED) and closes the
-      // session with `auth_failed` at once; Chromium sometimes drops both and reports only
-      // "Connection lost." A session lost while the relay was checking the key is that refusal.
-      if (err instanceof SessionClosedError && err.code === "session_closed" && this.announcing && err.closeCode === 1 && !err.fromPeer) {
-        err = new StreamsError("auth_failed", "auth_failed", { cause: err, reason: "connection closed during the stream key check" });
-      }
+      const err = toStreamsError(e);
       if (err.code === "auth_failed") {
         throw new StreamsError(
           "auth_failed",
@@ -160,9 +152,7 @@ export class Publisher {
     const opts = this.sessionOpts as SessionOptions;
     const session = await MoqtSession.connect(opts);
     try {
-      this.announcing = true;
       await session.publishNamespace(this.namespace, this.streamKey);
-      this.announcing = false;
       const tracks = new Map<string, LocalTrack>();
       const specs = [{ name: CATALOG_TRACK, priority: TRACK_PRIORITY.catalog }, ...this.media.map((m) => ({ name: m.name, priority: m.priority }))];
       for (const s of specs) tracks.set(s.name, session.createTrack({ namespace: this.namespace, name: s.name, priority: s.priority }));
@@ -299,15 +289,18 @@ export class Publisher {
   private async startAudio(track: MediaStreamTrack, Processor: TrackProcessorCtor): Promise<void> {
     const m = this.media.find((x) => x.kind === "audio") as Media;
     const s = track.getSettings();
-    const channels = Math.min(2, s.channelCount ?? 1);
-    const cfg: AudioEncoderConfig = { codec: "opus", sampleRate: 48000, numberOfChannels: channels, bitrate: this.options.audioBitrate ?? 96_000 };
-    const support = await AudioEncoder.isConfigSupported(cfg).catch(() => undefined);
+    const bitrate = this.options.audioBitrate ?? 96_000;
+    const probe: AudioEncoderConfig = { codec: "opus", sampleRate: s.sampleRate ?? 48000, numberOfChannels: Math.min(2, s.channelCount ?? 1), bitrate };
+    const support = await AudioEncoder.isConfigSupported(probe).catch(() => undefined);
     if (support?.supported !== true) throw new StreamsError("not_supported", "Opus audio encoding is not supported");
+    // Chromium's encoder wants AudioData whose rate and channel count equal its configuration,
+    // and track settings do not always say what the capture delivers (e.g. a WebAudio
+    // destination): configure from the first AudioData instead.
+    let cfg: AudioEncoderConfig | undefined;
     const encoder = new AudioEncoder({
-      output: (chunk, meta) => this.onAudioChunk(m, cfg, chunk, meta),
+      output: (chunk, meta) => this.onAudioChunk(m, cfg as AudioEncoderConfig, chunk, meta),
       error: (e) => this.fail(new StreamsError("media_error", `audio encoder: ${e.message}`)),
     });
-    encoder.configure(cfg);
     this.audioEncoder = encoder;
     const reader = new Processor<AudioData>({ track }).readable.getReader();
     this.readers.push(reader as ReadableStreamDefaultReader<unknown>);
@@ -315,14 +308,22 @@ export class Publisher {
       for (;;) {
         const { value: data, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
         if (done || data === undefined) return;
-        if (this.stopped || encoder.state !== "configured") {
+        if (this.stopped || encoder.state === "closed") {
           data.close();
           return;
         }
-        if (m.offsetUs === undefined) m.offsetUs = nowUs() - data.timestamp;
-        if (data.sampleRate !== 48000) {
-          // Chromium resamples inside the Opus encoder when the input rate differs.
+        if (cfg === undefined) {
+          if (data.numberOfChannels > 2) {
+            data.close();
+            return this.fail(new StreamsError("not_supported", `audio with ${data.numberOfChannels} channels (Opus here takes 1 or 2)`));
+          }
+          cfg = { codec: "opus", sampleRate: data.sampleRate, numberOfChannels: data.numberOfChannels, bitrate };
+          encoder.configure(cfg);
+        } else if (data.sampleRate !== cfg.sampleRate || data.numberOfChannels !== cfg.numberOfChannels) {
+          data.close(); // the capture changed format mid-stream: drop rather than fail
+          continue;
         }
+        if (m.offsetUs === undefined) m.offsetUs = nowUs() - data.timestamp;
         encoder.encode(data);
         data.close();
       }

@@ -38,11 +38,18 @@ export interface PlayOptions {
   readonly namespace?: string;
 }
 
+/** How far behind the newest buffered video frame the live viewer aims to play, seconds. */
+export const LIVE_TARGET_S = 0.15;
+const CATCH_UP_RATE = 1.15;
+
 /** Serializes appends to one SourceBuffer. */
 class Feeder {
   private queue: Array<{ bytes: Uint8Array; resolve: () => void; reject: (e: unknown) => void }> = [];
   private busy = false;
-  constructor(readonly sb: SourceBuffer) {
+  constructor(
+    readonly sb: SourceBuffer,
+    private type = "",
+  ) {
     sb.mode = "segments";
   }
 
@@ -55,8 +62,14 @@ class Feeder {
 
   /** Change codec (ABR across codecs) before the next init segment. */
   changeType(type: string): void {
+    if (type === this.type) return;
     const sb = this.sb as SourceBuffer & { changeType?: (t: string) => void };
-    sb.changeType?.(type);
+    try {
+      sb.changeType?.(type);
+      this.type = type;
+    } catch {
+      /* busy: the next init segment of the same codec family still plays */
+    }
   }
 
   private pump(): void {
@@ -151,8 +164,9 @@ export class Viewer {
   private readonly throughput = new ThroughputEstimator();
   private lastStall = -Infinity;
   private groupDurationS = 1;
-  private info: { firstGroup: bigint | undefined; lastGroup: bigint | undefined; objects: number; bytes: number; video: string | undefined; audio: string | undefined; migrations: number } = {
-    firstGroup: undefined, lastGroup: undefined, objects: 0, bytes: 0, video: undefined, audio: undefined, migrations: 0,
+  private feeders = new Map<"video" | "audio", Feeder>();
+  private info: { joinGroup: bigint | undefined; firstGroup: bigint | undefined; firstObject: bigint | undefined; lastGroup: bigint | undefined; objects: number; bytes: number; video: string | undefined; audio: string | undefined; migrations: number } = {
+    joinGroup: undefined, firstObject: undefined, firstGroup: undefined, lastGroup: undefined, objects: 0, bytes: 0, video: undefined, audio: undefined, migrations: 0,
   };
 
   constructor(
@@ -173,7 +187,7 @@ export class Viewer {
     this.stopped = false;
     this.started = false;
     const gen = ++this.generation;
-    this.info = { firstGroup: undefined, lastGroup: undefined, objects: 0, bytes: 0, video: undefined, audio: undefined, migrations: 0 };
+    this.info = { joinGroup: undefined, firstObject: undefined, firstGroup: undefined, lastGroup: undefined, objects: 0, bytes: 0, video: undefined, audio: undefined, migrations: 0 };
     try {
       const kind = playbackKind(id);
       if (kind === "live") await this.playLive(id, opts, gen);
@@ -188,10 +202,11 @@ export class Viewer {
   }
 
   /**
-   * What the viewer is playing: the first and latest video group received (live), objects and
+   * What the viewer is playing: the relay's newest video group when it subscribed (`joinGroup`,
+   * from SUBSCRIBE_OK), the first (group, object) and latest group received (live), objects and
    * bytes received, the chosen rendition track names and how often it moved sessions (GOAWAY).
    */
-  get stats(): { firstGroup: bigint | undefined; lastGroup: bigint | undefined; objects: number; bytes: number; video: string | undefined; audio: string | undefined; migrations: number; throughputBps: number | undefined } {
+  get stats(): { joinGroup: bigint | undefined; firstGroup: bigint | undefined; firstObject: bigint | undefined; lastGroup: bigint | undefined; objects: number; bytes: number; video: string | undefined; audio: string | undefined; migrations: number; throughputBps: number | undefined } {
     return { ...this.info, throughputBps: this.throughput.bitsPerSecond };
   }
 
@@ -215,6 +230,7 @@ export class Viewer {
       }
     }
     this.mediaSource = undefined;
+    this.feeders.clear();
     if (this.objectUrl !== undefined) URL.revokeObjectURL(this.objectUrl);
     this.objectUrl = undefined;
   }
@@ -248,7 +264,11 @@ export class Viewer {
     video.addEventListener("playing", fire, { once: true });
   }
 
-  /** Seek into the buffer at first data, then keep near the live edge. */
+  /**
+   * Start at the first keyframe buffered (fast first frame), then hold the live edge: play
+   * slightly faster while more than {@link LIVE_TARGET_S} + 0.2 s behind the newest video, back
+   * to 1× near the target, and seek when far behind (after a stall or a background tab).
+   */
   private keepLive(feeder: Feeder): void {
     const video = this.video as HTMLVideoElement;
     const b = feeder.sb.buffered;
@@ -257,8 +277,15 @@ export class Viewer {
     if (video.currentTime < b.start(0) || (video.currentTime === 0 && !this.started)) {
       video.currentTime = b.start(b.length - 1);
       startPlayback(video);
-    } else if (end - video.currentTime > 1.5 * this.groupDurationS) {
-      video.currentTime = Math.max(b.start(b.length - 1), end - 0.1);
+    } else {
+      const lag = end - video.currentTime;
+      if (lag > Math.max(3, 2 * this.groupDurationS)) {
+        video.currentTime = Math.max(b.start(b.length - 1), end - LIVE_TARGET_S);
+      } else if (lag > LIVE_TARGET_S + 0.2) {
+        if (video.playbackRate !== CATCH_UP_RATE) video.playbackRate = CATCH_UP_RATE;
+      } else if (lag < LIVE_TARGET_S + 0.05 && video.playbackRate !== 1) {
+        video.playbackRate = 1;
+      }
     }
     feeder.trim(video.currentTime, 20);
   }
@@ -283,6 +310,9 @@ export class Viewer {
   private async playLive(id: string, opts: PlayOptions, gen: number): Promise<void> {
     const { info, relayUrl, namespace } = await this.liveTarget(id, opts);
     const ns = namespaceFromString(namespace);
+    // The MediaSource opens while the session connects (it only needs the element).
+    const msReady = this.openMediaSource();
+    msReady.catch(() => undefined);
     const sessionOpts: SessionOptions = {
       ...this.ctx.session,
       url: relayUrl,
@@ -307,7 +337,7 @@ export class Viewer {
     const groupMs = catalog.tracks.find((t) => t.maxGroupDuration !== undefined)?.maxGroupDuration;
     if (groupMs !== undefined) this.groupDurationS = groupMs / 1000;
 
-    const ms = await this.openMediaSource();
+    const ms = await msReady;
     this.watchStart(gen);
     const lanes: Array<Promise<void>> = [];
     if (r.video.length > 0) lanes.push(this.liveLane(session, ns, r.video, ms, gen, true));
@@ -350,7 +380,13 @@ export class Viewer {
       else this.info.audio = t.name;
     };
     note(current);
-    const feeder = new Feeder(ms.addSourceBuffer(mseType(current)));
+    // One SourceBuffer per media type for the life of the MediaSource (Chromium refuses new ones
+    // once media has started): a lane restarted after GOAWAY keeps feeding the same one.
+    const role = isVideo ? "video" : "audio";
+    const existing = this.feeders.get(role);
+    if (existing !== undefined) existing.changeType(mseType(current));
+    const feeder = existing ?? new Feeder(ms.addSourceBuffer(mseType(current)), mseType(current));
+    this.feeders.set(role, feeder);
     const token = this.ctx.token !== undefined ? { token: this.ctx.token } : {};
     const priority = isVideo ? 2 : 1;
     const lane: {
@@ -358,6 +394,7 @@ export class Viewer {
       pending: { sub: Subscription; track: CatalogTrack; idx: number; firstGroup: bigint | undefined; buffered: Uint8Array[] } | undefined;
     } = { active: await session.subscribe(ns, current.name, { join: "current", priority, ...token }), pending: undefined };
     this.subs.push(lane.active);
+    if (isVideo) this.info.joinGroup = lane.active.largest?.group;
 
     // Every MSE append goes through one promise chain, in order.
     let chain: Promise<void> = Promise.resolve();
@@ -427,7 +464,10 @@ export class Viewer {
             this.info.objects++;
             this.info.bytes += o.payload.length;
             if (isVideo) {
-              if (this.info.firstGroup === undefined) this.info.firstGroup = o.groupId;
+              if (this.info.firstGroup === undefined) {
+                this.info.firstGroup = o.groupId;
+                this.info.firstObject = o.objectId;
+              }
               this.info.lastGroup = o.groupId;
             }
             enqueue(async () => {
@@ -484,15 +524,12 @@ export class Viewer {
   private async restartLanes(session: MoqtSession, ns: Namespace, r: ReturnType<typeof pickRenditions>, gen: number): Promise<void> {
     const ms = this.mediaSource;
     if (ms === undefined) return;
-    for (const sb of Array.from(ms.sourceBuffers)) {
-      try {
-        ms.removeSourceBuffer(sb);
-      } catch {
-        /* ignore */
-      }
-    }
-    if (r.video.length > 0) await this.liveLane(session, ns, r.video, ms, gen, true);
-    if (r.audio.length > 0) await this.liveLane(session, ns, r.audio, ms, gen, false);
+    // Same SourceBuffers (see liveLane): the new subscriptions start at the current group, which
+    // the "segments" mode places by its own timestamps over or after what is buffered.
+    const lanes: Array<Promise<void>> = [];
+    if (r.video.length > 0) lanes.push(this.liveLane(session, ns, r.video, ms, gen, true));
+    if (r.audio.length > 0) lanes.push(this.liveLane(session, ns, r.audio, ms, gen, false));
+    await Promise.all(lanes);
   }
 
   // ---------------------------------------------------------------- VOD
@@ -511,7 +548,7 @@ export class Viewer {
     this.watchStart(gen);
     const duration = Math.max(...catalog.tracks.map((t) => t.trackDuration ?? 0));
     if (duration > 0) ms.duration = duration / 1000;
-    const lanes = chosen.map((t) => this.vodLane(catalogUrl, t, new Feeder(ms.addSourceBuffer(mseType(t))), gen));
+    const lanes = chosen.map((t) => this.vodLane(catalogUrl, t, new Feeder(ms.addSourceBuffer(mseType(t)), mseType(t)), gen));
     let firstDone = false;
     await Promise.race(lanes.map((l) => l.then((first) => first)));
     void Promise.all(lanes).then(

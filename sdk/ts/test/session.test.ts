@@ -87,6 +87,7 @@ test("playback info, token claims, VOD URL mapping, connect URL", () => {
   assert.equal(namespaceFromToken(`h.${payload}.s`, "lv_1"), "stream/org_abc/lv_1");
   assert.equal(namespaceFromToken("garbage", "lv_1"), undefined);
   assert.equal(vodSegmentUrl("https://cdn/v/pb_1/catalog.json", { name: "video", packaging: "cmaf", isLive: false }, 3), "https://cdn/v/pb_1/video/3.m4s");
+  assert.equal(vodSegmentUrl("http://h/vod/pb_1/catalog.json?token=j.w.t", { name: "video/source", packaging: "cmaf", isLive: false }, "init"), "http://h/vod/pb_1/video%2Fsource/init.mp4?token=j.w.t");
   assert.equal(connectUrl("https://relay:4443/", "a b"), "https://relay:4443/?token=a+b");
   assert.equal(connectUrl("moqt://relay/x", undefined), "https://relay/x");
 });

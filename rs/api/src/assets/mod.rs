@@ -9,6 +9,7 @@
 //! multipart upload on S3), packages it to `vod/<as_…>/…` and marks the asset ready.
 
 mod db;
+pub(crate) mod openapi;
 mod serve;
 mod tus;
 mod worker;

@@ -2291,6 +2291,8 @@ var MoqtSession = class _MoqtSession {
   localTracks = [];
   incomingSubs = /* @__PURE__ */ new Map();
   closeReason;
+  /** Requests carrying a token that the peer has not answered yet. */
+  credentialChecks = 0;
   resolveClosed;
   peerSetup;
   peerSetupSeen;
@@ -2345,6 +2347,10 @@ var MoqtSession = class _MoqtSession {
   }
   onClosed(code, reason, fromPeer = true) {
     if (this.closeReason !== void 0) return;
+    if (!fromPeer && this.credentialChecks > 0) {
+      code = SessionCode.UNAUTHORIZED;
+      reason = "auth_failed";
+    }
     const err = new SessionClosedError(code, reason, fromPeer);
     this.closeReason = err;
     for (const s of [...this.subsByRequest.values()]) s.finish(void 0, err);
@@ -2569,7 +2575,7 @@ var MoqtSession = class _MoqtSession {
       groupOrder: 1
     };
     await request.send({ type: "SUBSCRIBE", requestId, namespace, name: nameBytes, params });
-    const first = await this.response(request, `SUBSCRIBE ${namespaceToString(namespace)}/${name}`);
+    const first = await this.response(request, `SUBSCRIBE ${namespaceToString(namespace)}/${name}`, opts.token !== void 0);
     if (first.type !== "SUBSCRIBE_OK") {
       this.subsByRequest.delete(requestId);
       request.cancel();
@@ -2660,7 +2666,15 @@ var MoqtSession = class _MoqtSession {
     if (this.subsByAlias.get(sub.trackAlias) === sub) this.subsByAlias.delete(sub.trackAlias);
   }
   /** First response on a request stream; REQUEST_ERROR becomes a {@link RequestError}. */
-  async response(request, what) {
+  async response(request, what, credentialed = false) {
+    if (credentialed) this.credentialChecks++;
+    try {
+      return await this.responseInner(request, what);
+    } finally {
+      if (credentialed) this.credentialChecks--;
+    }
+  }
+  async responseInner(request, what) {
     let m;
     const next = request.next();
     next.catch(() => void 0);
@@ -2701,7 +2715,7 @@ var MoqtSession = class _MoqtSession {
     const requestId = this.allocRequestId();
     const request = new RequestStream(await this.wt.createBidirectionalStream({ sendOrder: 1 << 29 }));
     await request.send({ type: "PUBLISH_NAMESPACE", requestId, namespace, params: authParams(token) });
-    const m = await this.response(request, `PUBLISH_NAMESPACE ${namespaceToString(namespace)}`);
+    const m = await this.response(request, `PUBLISH_NAMESPACE ${namespaceToString(namespace)}`, token !== void 0);
     if (m.type !== "REQUEST_OK") throw new DecodeError(`expected REQUEST_OK, got ${m.type}`);
     void (async () => {
       try {
@@ -2743,7 +2757,7 @@ var MoqtSession = class _MoqtSession {
       // DEFAULT_PUBLISHER_PRIORITY
     };
     await request.send(msg);
-    const m = await this.response(request, `PUBLISH ${namespaceToString(track.namespace)}/${track.options.name}`);
+    const m = await this.response(request, `PUBLISH ${namespaceToString(track.namespace)}/${track.options.name}`, token !== void 0);
     if (m.type !== "REQUEST_OK") throw new DecodeError(`expected PUBLISH_OK (REQUEST_OK), got ${m.type}`);
     const sink = {
       alias,
@@ -3050,8 +3064,6 @@ var Publisher = class {
   streamKey = "";
   catalogTimer;
   resolveReady;
-  /** PUBLISH_NAMESPACE (the relay's stream key check) is in flight. */
-  announcing = false;
   rejectReady;
   /**
    * Publish `mediaStream` as live input `externalInputId` under `namespace`
@@ -3106,10 +3118,7 @@ var Publisher = class {
       await withTimeout(ready, 15e3, "encoders produced no output");
     } catch (e) {
       this.stop();
-      let err = toStreamsError(e);
-      if (err instanceof SessionClosedError && err.code === "session_closed" && this.announcing && err.closeCode === 1 && !err.fromPeer) {
-        err = new StreamsError("auth_failed", "auth_failed", { cause: err, reason: "connection closed during the stream key check" });
-      }
+      const err = toStreamsError(e);
       if (err.code === "auth_failed") {
         throw new StreamsError(
           "auth_failed",
@@ -3131,9 +3140,7 @@ var Publisher = class {
     const opts = this.sessionOpts;
     const session = await MoqtSession.connect(opts);
     try {
-      this.announcing = true;
       await session.publishNamespace(this.namespace, this.streamKey);
-      this.announcing = false;
       const tracks = /* @__PURE__ */ new Map();
       const specs = [{ name: CATALOG_TRACK, priority: TRACK_PRIORITY.catalog }, ...this.media.map((m) => ({ name: m.name, priority: m.priority }))];
       for (const s of specs) tracks.set(s.name, session.createTrack({ namespace: this.namespace, name: s.name, priority: s.priority }));
@@ -3280,15 +3287,15 @@ var Publisher = class {
   async startAudio(track, Processor) {
     const m = this.media.find((x) => x.kind === "audio");
     const s = track.getSettings();
-    const channels = Math.min(2, s.channelCount ?? 1);
-    const cfg = { codec: "opus", sampleRate: 48e3, numberOfChannels: channels, bitrate: this.options.audioBitrate ?? 96e3 };
-    const support = await AudioEncoder.isConfigSupported(cfg).catch(() => void 0);
+    const bitrate = this.options.audioBitrate ?? 96e3;
+    const probe = { codec: "opus", sampleRate: s.sampleRate ?? 48e3, numberOfChannels: Math.min(2, s.channelCount ?? 1), bitrate };
+    const support = await AudioEncoder.isConfigSupported(probe).catch(() => void 0);
     if (support?.supported !== true) throw new StreamsError("not_supported", "Opus audio encoding is not supported");
+    let cfg;
     const encoder3 = new AudioEncoder({
       output: (chunk, meta) => this.onAudioChunk(m, cfg, chunk, meta),
       error: (e) => this.fail(new StreamsError("media_error", `audio encoder: ${e.message}`))
     });
-    encoder3.configure(cfg);
     this.audioEncoder = encoder3;
     const reader = new Processor({ track }).readable.getReader();
     this.readers.push(reader);
@@ -3296,13 +3303,22 @@ var Publisher = class {
       for (; ; ) {
         const { value: data, done } = await reader.read().catch(() => ({ value: void 0, done: true }));
         if (done || data === void 0) return;
-        if (this.stopped || encoder3.state !== "configured") {
+        if (this.stopped || encoder3.state === "closed") {
           data.close();
           return;
         }
-        if (m.offsetUs === void 0) m.offsetUs = nowUs() - data.timestamp;
-        if (data.sampleRate !== 48e3) {
+        if (cfg === void 0) {
+          if (data.numberOfChannels > 2) {
+            data.close();
+            return this.fail(new StreamsError("not_supported", `audio with ${data.numberOfChannels} channels (Opus here takes 1 or 2)`));
+          }
+          cfg = { codec: "opus", sampleRate: data.sampleRate, numberOfChannels: data.numberOfChannels, bitrate };
+          encoder3.configure(cfg);
+        } else if (data.sampleRate !== cfg.sampleRate || data.numberOfChannels !== cfg.numberOfChannels) {
+          data.close();
+          continue;
         }
+        if (m.offsetUs === void 0) m.offsetUs = nowUs() - data.timestamp;
         encoder3.encode(data);
         data.close();
       }
@@ -3543,16 +3559,22 @@ function namespaceFromToken(token, id) {
 function vodSegmentUrl(catalogUrl, track, index) {
   const base = new URL(catalogUrl, typeof location !== "undefined" ? location.href : void 0);
   const file = index === "init" ? "init.mp4" : `${index}.m4s`;
-  return new URL(`${encodeURIComponent(track.name)}/${file}`, base).toString();
+  const u = new URL(`${encodeURIComponent(track.name)}/${file}`, base);
+  u.search = base.search;
+  return u.toString();
 }
 
 // src/viewer.ts
+var LIVE_TARGET_S = 0.15;
+var CATCH_UP_RATE = 1.15;
 var Feeder = class {
-  constructor(sb) {
+  constructor(sb, type = "") {
     this.sb = sb;
+    this.type = type;
     sb.mode = "segments";
   }
   sb;
+  type;
   queue = [];
   busy = false;
   append(bytes) {
@@ -3563,8 +3585,13 @@ var Feeder = class {
   }
   /** Change codec (ABR across codecs) before the next init segment. */
   changeType(type) {
+    if (type === this.type) return;
     const sb = this.sb;
-    sb.changeType?.(type);
+    try {
+      sb.changeType?.(type);
+      this.type = type;
+    } catch {
+    }
   }
   pump() {
     if (this.busy || this.sb.updating) return;
@@ -3645,7 +3672,10 @@ var Viewer = class {
   throughput = new ThroughputEstimator();
   lastStall = -Infinity;
   groupDurationS = 1;
+  feeders = /* @__PURE__ */ new Map();
   info = {
+    joinGroup: void 0,
+    firstObject: void 0,
     firstGroup: void 0,
     lastGroup: void 0,
     objects: 0,
@@ -3666,7 +3696,7 @@ var Viewer = class {
     this.stopped = false;
     this.started = false;
     const gen = ++this.generation;
-    this.info = { firstGroup: void 0, lastGroup: void 0, objects: 0, bytes: 0, video: void 0, audio: void 0, migrations: 0 };
+    this.info = { joinGroup: void 0, firstObject: void 0, firstGroup: void 0, lastGroup: void 0, objects: 0, bytes: 0, video: void 0, audio: void 0, migrations: 0 };
     try {
       const kind = playbackKind(id);
       if (kind === "live") await this.playLive(id, opts, gen);
@@ -3680,7 +3710,8 @@ var Viewer = class {
     }
   }
   /**
-   * What the viewer is playing: the first and latest video group received (live), objects and
+   * What the viewer is playing: the relay's newest video group when it subscribed (`joinGroup`,
+   * from SUBSCRIBE_OK), the first (group, object) and latest group received (live), objects and
    * bytes received, the chosen rendition track names and how often it moved sessions (GOAWAY).
    */
   get stats() {
@@ -3704,6 +3735,7 @@ var Viewer = class {
       }
     }
     this.mediaSource = void 0;
+    this.feeders.clear();
     if (this.objectUrl !== void 0) URL.revokeObjectURL(this.objectUrl);
     this.objectUrl = void 0;
   }
@@ -3732,7 +3764,11 @@ var Viewer = class {
     if (typeof v.requestVideoFrameCallback === "function") v.requestVideoFrameCallback(fire);
     video.addEventListener("playing", fire, { once: true });
   }
-  /** Seek into the buffer at first data, then keep near the live edge. */
+  /**
+   * Start at the first keyframe buffered (fast first frame), then hold the live edge: play
+   * slightly faster while more than {@link LIVE_TARGET_S} + 0.2 s behind the newest video, back
+   * to 1× near the target, and seek when far behind (after a stall or a background tab).
+   */
   keepLive(feeder) {
     const video = this.video;
     const b = feeder.sb.buffered;
@@ -3741,8 +3777,15 @@ var Viewer = class {
     if (video.currentTime < b.start(0) || video.currentTime === 0 && !this.started) {
       video.currentTime = b.start(b.length - 1);
       startPlayback(video);
-    } else if (end - video.currentTime > 1.5 * this.groupDurationS) {
-      video.currentTime = Math.max(b.start(b.length - 1), end - 0.1);
+    } else {
+      const lag = end - video.currentTime;
+      if (lag > Math.max(3, 2 * this.groupDurationS)) {
+        video.currentTime = Math.max(b.start(b.length - 1), end - LIVE_TARGET_S);
+      } else if (lag > LIVE_TARGET_S + 0.2) {
+        if (video.playbackRate !== CATCH_UP_RATE) video.playbackRate = CATCH_UP_RATE;
+      } else if (lag < LIVE_TARGET_S + 0.05 && video.playbackRate !== 1) {
+        video.playbackRate = 1;
+      }
     }
     feeder.trim(video.currentTime, 20);
   }
@@ -3764,6 +3807,8 @@ var Viewer = class {
   async playLive(id, opts, gen) {
     const { info, relayUrl, namespace } = await this.liveTarget(id, opts);
     const ns = namespaceFromString(namespace);
+    const msReady = this.openMediaSource();
+    msReady.catch(() => void 0);
     const sessionOpts = {
       ...this.ctx.session,
       url: relayUrl,
@@ -3786,7 +3831,7 @@ var Viewer = class {
     if (r.video.length === 0 && r.audio.length === 0) throw new StreamsError("not_supported", "no playable track in the catalog");
     const groupMs = catalog.tracks.find((t) => t.maxGroupDuration !== void 0)?.maxGroupDuration;
     if (groupMs !== void 0) this.groupDurationS = groupMs / 1e3;
-    const ms = await this.openMediaSource();
+    const ms = await msReady;
     this.watchStart(gen);
     const lanes = [];
     if (r.video.length > 0) lanes.push(this.liveLane(session, ns, r.video, ms, gen, true));
@@ -3825,11 +3870,16 @@ var Viewer = class {
       else this.info.audio = t.name;
     };
     note(current);
-    const feeder = new Feeder(ms.addSourceBuffer(mseType(current)));
+    const role = isVideo ? "video" : "audio";
+    const existing = this.feeders.get(role);
+    if (existing !== void 0) existing.changeType(mseType(current));
+    const feeder = existing ?? new Feeder(ms.addSourceBuffer(mseType(current)), mseType(current));
+    this.feeders.set(role, feeder);
     const token = this.ctx.token !== void 0 ? { token: this.ctx.token } : {};
     const priority = isVideo ? 2 : 1;
     const lane = { active: await session.subscribe(ns, current.name, { join: "current", priority, ...token }), pending: void 0 };
     this.subs.push(lane.active);
+    if (isVideo) this.info.joinGroup = lane.active.largest?.group;
     let chain = Promise.resolve();
     const enqueue = (f) => {
       chain = chain.then(f).catch((e) => this.error(gen, e));
@@ -3892,7 +3942,10 @@ var Viewer = class {
             this.info.objects++;
             this.info.bytes += o.payload.length;
             if (isVideo) {
-              if (this.info.firstGroup === void 0) this.info.firstGroup = o.groupId;
+              if (this.info.firstGroup === void 0) {
+                this.info.firstGroup = o.groupId;
+                this.info.firstObject = o.objectId;
+              }
               this.info.lastGroup = o.groupId;
             }
             enqueue(async () => {
@@ -3946,14 +3999,10 @@ var Viewer = class {
   async restartLanes(session, ns, r, gen) {
     const ms = this.mediaSource;
     if (ms === void 0) return;
-    for (const sb of Array.from(ms.sourceBuffers)) {
-      try {
-        ms.removeSourceBuffer(sb);
-      } catch {
-      }
-    }
-    if (r.video.length > 0) await this.liveLane(session, ns, r.video, ms, gen, true);
-    if (r.audio.length > 0) await this.liveLane(session, ns, r.audio, ms, gen, false);
+    const lanes = [];
+    if (r.video.length > 0) lanes.push(this.liveLane(session, ns, r.video, ms, gen, true));
+    if (r.audio.length > 0) lanes.push(this.liveLane(session, ns, r.audio, ms, gen, false));
+    await Promise.all(lanes);
   }
   // ---------------------------------------------------------------- VOD
   async playVod(id, gen) {
@@ -3970,7 +4019,7 @@ var Viewer = class {
     this.watchStart(gen);
     const duration = Math.max(...catalog.tracks.map((t) => t.trackDuration ?? 0));
     if (duration > 0) ms.duration = duration / 1e3;
-    const lanes = chosen.map((t) => this.vodLane(catalogUrl, t, new Feeder(ms.addSourceBuffer(mseType(t))), gen));
+    const lanes = chosen.map((t) => this.vodLane(catalogUrl, t, new Feeder(ms.addSourceBuffer(mseType(t)), mseType(t)), gen));
     let firstDone = false;
     await Promise.race(lanes.map((l) => l.then((first) => first)));
     void Promise.all(lanes).then(

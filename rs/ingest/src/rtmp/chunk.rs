@@ -78,6 +78,12 @@ impl Reader {
         self.buf.extend_from_slice(data);
     }
 
+    /// The input buffer, for reading from a socket straight into it (no intermediate copy):
+    /// `socket.read_buf(reader.buffer_mut())`, then [`Reader::poll`].
+    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
     /// Bytes buffered but not yet parsed.
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -157,8 +163,20 @@ impl Reader {
                 return Err(ChunkError::TooManyStreams);
             }
         }
-        let prev = self.streams.get(&csid).cloned().unwrap_or_default();
-        let mut st = prev.clone();
+        // Header fields only: the partial payload (if any) stays in the map until committed,
+        // so a chunk that is not complete yet costs no copy.
+        let (mut st, prev_partial) = match self.streams.get(&csid) {
+            Some(p) => (
+                Stream {
+                    partial: None,
+                    ..*p
+                },
+                p.partial.as_ref().map(BytesMut::len),
+            ),
+            None => (Stream::default(), None),
+        };
+        let prev_extended = st.extended;
+        let prev_started = st.started;
         let ts_field = match fmt {
             0 => {
                 st.length = be24(&h[3..6]) as usize;
@@ -176,7 +194,7 @@ impl Reader {
         };
         let extended = match ts_field {
             Some(t) => t == 0x00ff_ffff,
-            None => prev.extended,
+            None => prev_extended,
         };
         let mut ext_value = 0;
         if extended {
@@ -189,11 +207,16 @@ impl Reader {
         if st.length > MAX_MESSAGE {
             return Err(ChunkError::MessageTooLarge(st.length));
         }
-        let continuing = prev.partial.is_some();
-        if fmt == 3 && !prev.started && !continuing {
+        // A header (fmt 0-2) in the middle of a message abandons the partial message.
+        let continuing = prev_partial.is_some() && fmt == 3;
+        if fmt == 3 && !prev_started && !continuing {
             return Err(ChunkError::NoPrevious(csid));
         }
-        let have = prev.partial.as_ref().map_or(0, BytesMut::len);
+        let have = if continuing {
+            prev_partial.unwrap_or(0)
+        } else {
+            0
+        };
         let want = (st.length.saturating_sub(have)).min(self.chunk_size);
         if b.len() < pos + want {
             return Ok(None);
@@ -216,24 +239,42 @@ impl Reader {
                 }
                 _ => st.timestamp = st.timestamp.wrapping_add(st.delta),
             }
-        } else if fmt != 3 {
-            // A new header in the middle of a message: the old partial message is abandoned.
-            st.partial = None;
         }
         st.extended = extended;
         st.started = true;
-        let in_flight = self
-            .streams
-            .values()
-            .filter(|s| s.partial.is_some())
-            .count();
-        let mut partial = match st.partial.take() {
+        // The partial message continues (fmt 3); a new header in the middle of a message
+        // abandons it.
+        let kept = match self.streams.get_mut(&csid) {
+            Some(p) if continuing => p.partial.take(),
+            _ => None,
+        };
+        let mut partial = match kept {
             Some(p) => p,
             None => {
+                if !continuing && want == st.length {
+                    // The whole message is in this chunk: hand out the input buffer's bytes
+                    // as they are (no copy).
+                    self.buf.advance(pos);
+                    let msg = Message {
+                        csid,
+                        timestamp: st.timestamp,
+                        type_id: st.type_id,
+                        stream_id: st.stream_id,
+                        payload: self.buf.split_to(want).freeze(),
+                    };
+                    self.streams.insert(csid, st);
+                    return Ok(Some(Some(msg)));
+                }
+                let in_flight = self
+                    .streams
+                    .values()
+                    .filter(|s| s.partial.is_some())
+                    .count();
                 if in_flight >= MAX_STREAMS {
                     return Err(ChunkError::TooManyStreams);
                 }
-                BytesMut::with_capacity(st.length.min(64 << 10))
+                // Sized for typical frames; a hostile declared length allocates no more.
+                BytesMut::with_capacity(st.length.min(256 << 10))
             }
         };
         let held: usize = self

@@ -581,6 +581,8 @@ export class MoqtSession {
   private readonly localTracks: LocalTrack[] = [];
   private readonly incomingSubs = new Map<bigint, { track: LocalTrack; sink: Sink }>();
   private closeReason: SessionClosedError | undefined;
+  /** Requests carrying a token that the peer has not answered yet. */
+  private credentialChecks = 0;
   private resolveClosed!: (e: SessionClosedError) => void;
   private peerSetup!: () => void;
   private readonly peerSetupSeen: Promise<void>;
@@ -653,6 +655,13 @@ export class MoqtSession {
 
   private onClosed(code: number, reason: string, fromPeer = true): void {
     if (this.closeReason !== undefined) return;
+    // A relay refusing a credential answers REQUEST_ERROR(UNAUTHORIZED) and closes the session
+    // with `auth_failed` at once; Chromium sometimes loses both and reports only "Connection
+    // lost.". A session lost while the relay was checking our credential is that refusal.
+    if (!fromPeer && this.credentialChecks > 0) {
+      code = SessionCode.UNAUTHORIZED;
+      reason = "auth_failed";
+    }
     const err = new SessionClosedError(code, reason, fromPeer);
     this.closeReason = err;
     for (const s of [...this.subsByRequest.values()]) s.finish(undefined, err);
@@ -904,7 +913,7 @@ export class MoqtSession {
       groupOrder: 1,
     };
     await request.send({ type: "SUBSCRIBE", requestId, namespace, name: nameBytes, params });
-    const first = await this.response(request, `SUBSCRIBE ${namespaceToString(namespace)}/${name}`);
+    const first = await this.response(request, `SUBSCRIBE ${namespaceToString(namespace)}/${name}`, opts.token !== undefined);
     if (first.type !== "SUBSCRIBE_OK") {
       this.subsByRequest.delete(requestId);
       request.cancel();
@@ -1001,7 +1010,16 @@ export class MoqtSession {
   }
 
   /** First response on a request stream; REQUEST_ERROR becomes a {@link RequestError}. */
-  private async response(request: RequestStream, what: string): Promise<ControlMessage> {
+  private async response(request: RequestStream, what: string, credentialed = false): Promise<ControlMessage> {
+    if (credentialed) this.credentialChecks++;
+    try {
+      return await this.responseInner(request, what);
+    } finally {
+      if (credentialed) this.credentialChecks--;
+    }
+  }
+
+  private async responseInner(request: RequestStream, what: string): Promise<ControlMessage> {
     let m: ControlMessage | undefined;
     const next = request.next();
     next.catch(() => undefined);
@@ -1047,7 +1065,7 @@ export class MoqtSession {
     const requestId = this.allocRequestId();
     const request = new RequestStream(await this.wt.createBidirectionalStream({ sendOrder: 1 << 29 }));
     await request.send({ type: "PUBLISH_NAMESPACE", requestId, namespace, params: authParams(token) });
-    const m = await this.response(request, `PUBLISH_NAMESPACE ${namespaceToString(namespace)}`);
+    const m = await this.response(request, `PUBLISH_NAMESPACE ${namespaceToString(namespace)}`, token !== undefined);
     if (m.type !== "REQUEST_OK") throw new DecodeError(`expected REQUEST_OK, got ${m.type}`);
     void (async () => {
       try {
@@ -1092,7 +1110,7 @@ export class MoqtSession {
       properties: [{ type: 0x0en, value: BigInt(track.options.priority) }], // DEFAULT_PUBLISHER_PRIORITY
     };
     await request.send(msg);
-    const m = await this.response(request, `PUBLISH ${namespaceToString(track.namespace)}/${track.options.name}`);
+    const m = await this.response(request, `PUBLISH ${namespaceToString(track.namespace)}/${track.options.name}`, token !== undefined);
     if (m.type !== "REQUEST_OK") throw new DecodeError(`expected PUBLISH_OK (REQUEST_OK), got ${m.type}`);
     const sink: Sink = {
       alias,

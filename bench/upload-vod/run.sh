@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Upload throughput (clutchcall's tus endpoint vs @tus/server, same client, same run, loopback,
+# local disk) and packaging time (10-minute 1080p H.264/AAC remux; transcode realtime factor).
+# Usage: bench/upload-vod/run.sh [upload MiB, default 1024] [repeats, default 3]
+set -euo pipefail
+cd "$(dirname "$0")"
+here=$(pwd)
+root=$(cd ../.. && pwd)
+mib=${1:-1024}
+reps=${2:-3}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+npm ci --silent --no-audit --no-fund
+(cd "$root" && cargo build --release -q -p clutchcall --bin clutchcall -p clutchcall-vod --example package)
+bin="$root/target/release/clutchcall"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+head -c "$((mib << 20))" /dev/urandom > "$work/blob"
+
+# clutchcall
+port=$(free_port); rport=$(free_port)
+CLUTCHCALL_LOG=warn CLUTCHCALL_RTMP=127.0.0.1:0 "$bin" serve --data-dir "$work/cc" --http "127.0.0.1:$port" --relay "127.0.0.1:$rport" > "$work/cc.log" 2>&1 &
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+key=$(sed -n 's/^CLUTCHCALL_CREDENTIALS=//p' "$work/cc/credentials")
+# @tus/server
+tport=$(free_port)
+mkdir -p "$work/tusd"
+node "$here/tus-server.mjs" "$tport" "$work/tusd" > "$work/tus.log" 2>&1 &
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$tport/files" && break; sleep 0.1; done
+
+echo "== upload ${mib} MiB, 64 MiB PATCHes, ${reps} runs each (interleaved)"
+for i in $(seq "$reps"); do
+  echo "clutchcall $(node "$here/upload.mjs" "http://127.0.0.1:$port/v1/uploads" "$work/blob" 64 "Bearer $key")"
+  rm -rf "$work/cc/uploads/"* "$work/cc/objects/uploads" 2>/dev/null || true
+  echo "tus-server $(node "$here/upload.mjs" "http://127.0.0.1:$tport/files" "$work/blob" 64)"
+  rm -rf "$work/tusd/"* 2>/dev/null || true
+done
+rm -f "$work/blob"
+
+echo "== packaging: 10-minute 1080p25 H.264/AAC (1-minute clip encoded once, concatenated x10)"
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1920x1080:rate=25:duration=60 \
+  -f lavfi -i sine=frequency=440:sample_rate=48000:duration=60 -c:v libx264 -preset ultrafast -g 50 \
+  -b:v 6M -pix_fmt yuv420p -c:a aac -b:a 128k "$work/clip.mp4"
+for _ in $(seq 10); do echo "file '$work/clip.mp4'"; done > "$work/list.txt"
+ffmpeg -hide_banner -loglevel error -y -f concat -safe 0 -i "$work/list.txt" -c copy "$work/ten.mp4"
+for i in $(seq "$reps"); do
+  rm -rf "$work/pkg"; echo "remux $("$root/target/release/examples/package" "$work/ten.mp4" "$work/pkg")"
+done
+echo "== transcode path: 60 s 1080p25 MPEG-4 Part 2 + MP2 → H.264/AAC (veryfast)"
+ffmpeg -hide_banner -loglevel error -y -i "$work/clip.mp4" -c:v mpeg4 -q:v 4 -c:a mp2 "$work/clip.mkv"
+rm -rf "$work/pkg"; echo "transcode $("$root/target/release/examples/package" "$work/clip.mkv" "$work/pkg")"
