@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# Runs every MoQT codec fuzz target for N seconds each (default 10).
+# Runs every fuzz target (MoQT codec, tus headers, MP4 boxes) for N seconds each (default 10).
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); only a stable toolchain is
 # installed, so nightly features are unlocked with RUSTC_BOOTSTRAP=1.
 set -eu

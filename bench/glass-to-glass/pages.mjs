@@ -51,7 +51,9 @@ export async function startClockPublisher({ baseUrl, apiKey, orgId, relayUrl, ti
 
 /**
  * Viewer (in the /watch/{id} player page): decode the clock from each presented frame.
- * Resolves with { ttffFromPlayMs, ttffFromNavMs, latencies: [ms…] } after `seconds`.
+ * Resolves with { ttffFromPlayMs, ttffFromNavMs, latencies: [ms…], bufferLags: [ms…] } after
+ * `seconds`; a buffer lag is how far the shown frame is behind the newest buffered media (the
+ * player's share of the latency).
  */
 export async function measureViewer({ seconds }) {
   const BITS = 48;
@@ -59,6 +61,7 @@ export async function measureViewer({ seconds }) {
   const canvas = new OffscreenCanvas(BITS * 4, 4);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   const latencies = [];
+  const bufferLags = [];
   let first;
   const read = () => {
     ctx.drawImage(video, 0, 0, video.videoWidth, video.videoHeight / 2, 0, 0, BITS * 4, 4);
@@ -77,7 +80,11 @@ export async function measureViewer({ seconds }) {
       if (first === undefined) first = performance.now();
       const t = read();
       const lat = now - t;
-      if (lat >= 0 && lat < 60_000) latencies.push(lat);
+      if (lat >= 0 && lat < 60_000) {
+        latencies.push(lat);
+        const b = video.buffered;
+        if (b.length > 0) bufferLags.push((b.end(b.length - 1) - video.currentTime) * 1000);
+      }
       if (performance.now() < end) video.requestVideoFrameCallback(onFrame);
       else resolve();
     };
@@ -87,6 +94,7 @@ export async function measureViewer({ seconds }) {
     ttffFromPlayMs: first - window.player.playAt,
     ttffFromNavMs: first,
     latencies,
+    bufferLags,
     errors: window.player.errors,
   };
 }

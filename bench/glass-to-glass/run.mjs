@@ -34,6 +34,7 @@ try {
     // Samples are pooled over the runs; the first second of each viewer (catch-up) is skipped.
     const ttff = [];
     const steady = [];
+    const lags = [];
     const perRun = [];
     for (let run = 0; run < runs; run++) {
       const pubPage = await openPage(browser, { log: quiet });
@@ -51,6 +52,7 @@ try {
         if (j === 0) {
           const s = r.latencies.slice(Math.min(30, Math.floor(r.latencies.length / 4)));
           steady.push(...s);
+          lags.push(...r.bufferLags.slice(Math.min(30, Math.floor(r.bufferLags.length / 4))));
           perRun.push(Math.round(pct(s, 50)));
         }
         await viewPage.context().close();
@@ -66,6 +68,7 @@ try {
       ttffMedianMs: Math.round(pct(ttff, 50)),
       ttffP95Ms: Math.round(pct(ttff, 95)),
       perRunMedians: perRun,
+      playerBufferMedianMs: Math.round(pct(lags, 50)),
       loadavg: loadavg()[0].toFixed(1),
     });
     process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
@@ -75,8 +78,8 @@ try {
   await engine.stop();
 }
 console.log(`${runs} runs × ${seconds} s per group duration, ${joins} joins per run`);
-console.log('| timesliceMs | glass-to-glass median | p95 | per-run medians | time to first frame median | p95 | frames | load avg |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('| timesliceMs | glass-to-glass median | p95 | per-run medians | of which player buffer (median) | time to first frame median | p95 | frames | load avg |');
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.timesliceMs} | ${r.medianMs} ms | ${r.p95Ms} ms | ${r.perRunMedians.join(', ')} | ${r.ttffMedianMs} ms | ${r.ttffP95Ms} ms | ${r.frames} | ${r.loadavg} |`);
+  console.log(`| ${r.timesliceMs} | ${r.medianMs} ms | ${r.p95Ms} ms | ${r.perRunMedians.join(', ')} | ${r.playerBufferMedianMs} ms | ${r.ttffMedianMs} ms | ${r.ttffP95Ms} ms | ${r.frames} | ${r.loadavg} |`);
 }

@@ -34,7 +34,31 @@ fn media() -> &'static [u8] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("m.mp4");
         let ok = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=4", "-f", "lavfi", "-i", "sine=frequency=440:duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25:duration=4",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=4",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "25",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ])
             .arg(&out)
             .status()
             .expect("ffmpeg (apt-get install -y ffmpeg)")
@@ -50,16 +74,33 @@ fn start_worker(api: &api::Api) -> tokio::task::JoinHandle<()> {
 }
 
 async fn create(s: &TestServer, body: Value) -> (String, String) {
-    let r = send(s.req(Method::POST, &s.org_path("/assets/uploads")).json(&body)).await;
+    let r = send(
+        s.req(Method::POST, &s.org_path("/assets/uploads"))
+            .json(&body),
+    )
+    .await;
     assert_eq!(r.0, StatusCode::CREATED, "{}", r.1);
     assert_eq!(r.1["asset"]["status"], "uploading");
-    (r.1["uploadUrl"].as_str().unwrap().to_owned(), r.1["assetId"].as_str().unwrap().to_owned())
+    (
+        r.1["uploadUrl"].as_str().unwrap().to_owned(),
+        r.1["assetId"].as_str().unwrap().to_owned(),
+    )
 }
 
 async fn head_offset(s: &TestServer, url: &str) -> u64 {
-    let r = s.client.head(url).header("tus-resumable", "2.0.0").send().await.unwrap();
+    let r = s
+        .client
+        .head(url)
+        .header("tus-resumable", "2.0.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    r.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
+    r.headers()["upload-offset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// The recipe's `tusUpload`, in Rust.
@@ -98,20 +139,34 @@ async fn wait_status(s: &TestServer, id: &str, want: &str) -> Value {
         if a["status"] == want {
             return a;
         }
-        assert!(a["status"] != "errored" || want == "errored", "asset errored: {a}");
-        assert!(start.elapsed() < Duration::from_secs(120), "asset never became {want}: {a}");
+        assert!(
+            a["status"] != "errored" || want == "errored",
+            "asset errored: {a}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "asset never became {want}: {a}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 fn source_file(s: &TestServer, asset: &str) -> PathBuf {
-    s.dir.path().join("objects").join("uploads").join(asset).join("source")
+    s.dir
+        .path()
+        .join("objects")
+        .join("uploads")
+        .join(asset)
+        .join("source")
 }
 
 async fn recipe_loop_uploads_packages_and_serves(s: TestServer) {
     let _w = start_worker(&s.api);
     let (url, id) = create(&s, json!({ "name": "Session-Recording.mp4" })).await;
-    assert!(url.contains("/v1/uploads/up_") && url.contains("?token=ut_"), "{url}");
+    assert!(
+        url.contains("/v1/uploads/up_") && url.contains("?token=ut_"),
+        "{url}"
+    );
     tus_upload(&s, &url, media(), 64 << 10).await;
     let a = wait_status(&s, &id, "ready").await;
     assert_eq!(a["size_bytes"], media().len());
@@ -119,7 +174,10 @@ async fn recipe_loop_uploads_packages_and_serves(s: TestServer) {
     assert_eq!(Sha256::digest(&stored), Sha256::digest(media()));
     let pb = a["playback_id"].as_str().unwrap().to_owned();
     assert!(pb.starts_with("pb_"));
-    assert!((3900..=4200).contains(&a["duration_ms"].as_i64().unwrap()), "{a}");
+    assert!(
+        (3900..=4200).contains(&a["duration_ms"].as_i64().unwrap()),
+        "{a}"
+    );
 
     // The viewer's calls: playback info (public: no token), catalog, segments.
     let info = send(s.anon(Method::GET, &format!("/v1/playback/{pb}"))).await;
@@ -127,7 +185,15 @@ async fn recipe_loop_uploads_packages_and_serves(s: TestServer) {
     assert_eq!(info.1["kind"], "vod");
     let catalog_url = info.1["catalogUrl"].as_str().unwrap().to_owned();
     assert_eq!(catalog_url, s.url(&format!("/vod/{pb}/catalog.json")));
-    let cat: Value = s.client.get(&catalog_url).send().await.unwrap().json().await.unwrap();
+    let cat: Value = s
+        .client
+        .get(&catalog_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let tracks = cat["tracks"].as_array().unwrap();
     assert_eq!(tracks.len(), 2);
     assert_eq!(tracks[0]["name"], "video/source");
@@ -137,17 +203,35 @@ async fn recipe_loop_uploads_packages_and_serves(s: TestServer) {
         let name = t["name"].as_str().unwrap();
         let n = t["segmentCount"].as_u64().unwrap();
         // Both the plain and the percent-encoded track path work.
-        for path in [format!("/vod/{pb}/{name}/0.m4s"), format!("/vod/{pb}/{}/0.m4s", name.replace('/', "%2F"))] {
+        for path in [
+            format!("/vod/{pb}/{name}/0.m4s"),
+            format!("/vod/{pb}/{}/0.m4s", name.replace('/', "%2F")),
+        ] {
             let r = s.client.get(s.url(&path)).send().await.unwrap();
             assert_eq!(r.status(), StatusCode::OK, "{path}");
-            assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+            assert_eq!(
+                r.headers()["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
             assert_eq!(&r.bytes().await.unwrap()[4..8], b"moof");
         }
-        let past = s.client.get(s.url(&format!("/vod/{pb}/{name}/{n}.m4s"))).send().await.unwrap();
+        let past = s
+            .client
+            .get(s.url(&format!("/vod/{pb}/{name}/{n}.m4s")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(past.status(), StatusCode::NOT_FOUND, "404 ends the track");
-        let init = s.client.get(s.url(&format!("/vod/{pb}/{name}/init.mp4"))).send().await.unwrap();
+        let init = s
+            .client
+            .get(s.url(&format!("/vod/{pb}/{name}/init.mp4")))
+            .send()
+            .await
+            .unwrap();
         let init = init.bytes().await.unwrap();
-        let inline = base64::engine::general_purpose::STANDARD.decode(t["initData"].as_str().unwrap()).unwrap();
+        let inline = base64::engine::general_purpose::STANDARD
+            .decode(t["initData"].as_str().unwrap())
+            .unwrap();
         assert_eq!(init.as_ref(), inline.as_slice());
     }
     // Range, ETag.
@@ -155,24 +239,62 @@ async fn recipe_loop_uploads_packages_and_serves(s: TestServer) {
     let full = s.client.get(&seg).send().await.unwrap();
     let etag = full.headers()["etag"].clone();
     let full = full.bytes().await.unwrap();
-    let part = s.client.get(&seg).header("range", "bytes=8-15").send().await.unwrap();
+    let part = s
+        .client
+        .get(&seg)
+        .header("range", "bytes=8-15")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(part.headers()["content-range"], format!("bytes 8-15/{}", full.len()));
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 8-15/{}", full.len())
+    );
     assert_eq!(part.bytes().await.unwrap().as_ref(), &full[8..16]);
-    let bad = s.client.get(&seg).header("range", format!("bytes={}-", full.len())).send().await.unwrap();
+    let bad = s
+        .client
+        .get(&seg)
+        .header("range", format!("bytes={}-", full.len()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let nm = s.client.get(&seg).header("if-none-match", etag).send().await.unwrap();
+    let nm = s
+        .client
+        .get(&seg)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(nm.status(), StatusCode::NOT_MODIFIED);
     // Traversal and junk paths are 404.
-    for p in ["/vod/{pb}/..%2F..%2Fcredentials", "/vod/{pb}/video/source/x.m4s", "/vod/pb_nope/catalog.json"] {
-        let r = s.client.get(s.url(&p.replace("{pb}", &pb))).send().await.unwrap();
+    for p in [
+        "/vod/{pb}/..%2F..%2Fcredentials",
+        "/vod/{pb}/video/source/x.m4s",
+        "/vod/pb_nope/catalog.json",
+    ] {
+        let r = s
+            .client
+            .get(s.url(&p.replace("{pb}", &pb)))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{p}");
     }
     // List and delete.
     let list = send(s.req(Method::GET, &s.org_path("/assets"))).await;
     assert_eq!(list.1["data"][0]["id"], id.as_str());
-    assert_eq!(send(s.req(Method::DELETE, &s.org_path(&format!("/assets/{id}")))).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(s.client.get(&catalog_url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(s.req(Method::DELETE, &s.org_path(&format!("/assets/{id}"))))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.client.get(&catalog_url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     assert!(!source_file(&s, &id).exists());
 }
 
@@ -185,7 +307,10 @@ async fn tus_create(s: &TestServer, len: usize) -> (String, String) {
         .req(Method::POST, "/v1/uploads")
         .header("tus-resumable", "1.0.0")
         .header("upload-length", len.to_string())
-        .header("upload-metadata", format!("filename {},filetype {}", b64("clip.mp4"), b64("video/mp4")))
+        .header(
+            "upload-metadata",
+            format!("filename {},filetype {}", b64("clip.mp4"), b64("video/mp4")),
+        )
         .send()
         .await
         .unwrap();
@@ -193,7 +318,10 @@ async fn tus_create(s: &TestServer, len: usize) -> (String, String) {
     assert_eq!(r.headers()["tus-resumable"], "1.0.0");
     assert!(r.headers().contains_key("upload-expires"));
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
-    let asset = r.headers()["clutchcall-asset-id"].to_str().unwrap().to_owned();
+    let asset = r.headers()["clutchcall-asset-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     (loc, asset)
 }
 
@@ -211,7 +339,13 @@ async fn tus_creation_checksum_and_termination(s: TestServer) {
     let opts = s.anon(Method::OPTIONS, "/v1/uploads").send().await.unwrap();
     assert_eq!(opts.status(), StatusCode::NO_CONTENT);
     let ext = opts.headers()["tus-extension"].to_str().unwrap();
-    for e in ["creation", "creation-with-upload", "expiration", "checksum", "termination"] {
+    for e in [
+        "creation",
+        "creation-with-upload",
+        "expiration",
+        "checksum",
+        "termination",
+    ] {
         assert!(ext.split(',').any(|x| x == e), "{ext}");
     }
     assert_eq!(opts.headers()["tus-version"], "1.0.0");
@@ -221,22 +355,49 @@ async fn tus_creation_checksum_and_termination(s: TestServer) {
     let (url, asset_id) = tus_create(&s, 10).await;
     let a = asset(&s, &asset_id).await;
     assert_eq!(a["name"], "clip.mp4");
-    let sum = |b: &[u8]| format!("sha256 {}", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b)));
-    let ok = tus_patch(&s, &url, 0, b"hello".to_vec()).header("upload-checksum", sum(b"hello")).send().await.unwrap();
+    let sum = |b: &[u8]| {
+        format!(
+            "sha256 {}",
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b))
+        )
+    };
+    let ok = tus_patch(&s, &url, 0, b"hello".to_vec())
+        .header("upload-checksum", sum(b"hello"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
     assert_eq!(ok.headers()["upload-offset"], "5");
-    let bad = tus_patch(&s, &url, 5, b"world".to_vec()).header("upload-checksum", sum(b"WORLD")).send().await.unwrap();
+    let bad = tus_patch(&s, &url, 5, b"world".to_vec())
+        .header("upload-checksum", sum(b"WORLD"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status().as_u16(), 460);
     assert_eq!(bad.headers()["upload-offset"], "5");
     let v: Value = bad.json().await.unwrap();
     assert_eq!(v["error"]["code"], "checksum_mismatch");
-    let algo = tus_patch(&s, &url, 5, b"world".to_vec()).header("upload-checksum", "md5 AAAA").send().await.unwrap();
+    let algo = tus_patch(&s, &url, 5, b"world".to_vec())
+        .header("upload-checksum", "md5 AAAA")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(algo.status(), StatusCode::BAD_REQUEST);
-    let h = s.client.head(&url).bearer_auth(&s.creds.api_key).header("tus-resumable", "1.0.0").send().await.unwrap();
+    let h = s
+        .client
+        .head(&url)
+        .bearer_auth(&s.creds.api_key)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.headers()["upload-offset"], "5");
     assert_eq!(h.headers()["upload-length"], "10");
     assert_eq!(h.headers()["cache-control"], "no-store");
-    assert!(h.headers()["upload-metadata"].to_str().unwrap().contains("filename"));
+    assert!(h.headers()["upload-metadata"]
+        .to_str()
+        .unwrap()
+        .contains("filename"));
     // creation-with-upload
     let r = s
         .req(Method::POST, "/v1/uploads")
@@ -250,11 +411,29 @@ async fn tus_creation_checksum_and_termination(s: TestServer) {
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers()["upload-offset"], "3");
     // Termination.
-    let d = s.client.delete(&url).bearer_auth(&s.creds.api_key).header("tus-resumable", "1.0.0").send().await.unwrap();
+    let d = s
+        .client
+        .delete(&url)
+        .bearer_auth(&s.creds.api_key)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(d.status(), StatusCode::NO_CONTENT);
-    let h = s.client.head(&url).bearer_auth(&s.creds.api_key).header("tus-resumable", "1.0.0").send().await.unwrap();
+    let h = s
+        .client
+        .head(&url)
+        .bearer_auth(&s.creds.api_key)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.status(), StatusCode::NOT_FOUND);
-    assert_error(&send(s.req(Method::GET, &s.org_path(&format!("/assets/{asset_id}")))).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &send(s.req(Method::GET, &s.org_path(&format!("/assets/{asset_id}")))).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 }
 
 async fn code_of(r: reqwest::Response) -> (StatusCode, Value) {
@@ -273,76 +452,292 @@ async fn bad_input_is_a_4xx_with_a_code(s: TestServer) {
             .header("content-type", "application/offset+octet-stream")
             .body(b"x".to_vec())
     };
-    for off in ["abc", "-1", "99999999999999999999999", "1e3", "", "0x0", "+0"] {
-        assert_error(&code_of(p(off).send().await.unwrap()).await, StatusCode::BAD_REQUEST, "invalid_header");
+    for off in [
+        "abc",
+        "-1",
+        "99999999999999999999999",
+        "1e3",
+        "",
+        "0x0",
+        "+0",
+    ] {
+        assert_error(
+            &code_of(p(off).send().await.unwrap()).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_header",
+        );
     }
     // Wrong offset: 409 with the current offset.
     let r = p("5").send().await.unwrap();
     assert_eq!(r.headers()["upload-offset"], "0");
-    assert_error(&code_of(r).await, StatusCode::CONFLICT, "upload_offset_mismatch");
+    assert_error(
+        &code_of(r).await,
+        StatusCode::CONFLICT,
+        "upload_offset_mismatch",
+    );
     let r = p("999999999999999999").send().await.unwrap();
-    assert_error(&code_of(r).await, StatusCode::CONFLICT, "upload_offset_mismatch");
+    assert_error(
+        &code_of(r).await,
+        StatusCode::CONFLICT,
+        "upload_offset_mismatch",
+    );
     // Missing Upload-Offset.
-    let r = s.client.patch(&url).bearer_auth(&s.creds.api_key).header("tus-resumable", "1.0.0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
+    let r = s
+        .client
+        .patch(&url)
+        .bearer_auth(&s.creds.api_key)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_error(&code_of(r).await, StatusCode::BAD_REQUEST, "invalid_header");
     // Body longer than the declared length: 413 before reading.
     let r = tus_patch(&s, &url, 0, vec![0u8; 20]).send().await.unwrap();
     assert_eq!(r.headers()["upload-offset"], "0");
-    assert_error(&code_of(r).await, StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large");
+    assert_error(
+        &code_of(r).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_too_large",
+    );
     // Wrong content type.
-    let r = s.client.patch(&url).bearer_auth(&s.creds.api_key).header("tus-resumable", "1.0.0").header("upload-offset", "0").header("content-type", "application/octet-stream").body("x").send().await.unwrap();
-    assert_error(&code_of(r).await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let r = s
+        .client
+        .patch(&url)
+        .bearer_auth(&s.creds.api_key)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/octet-stream")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &code_of(r).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
     // Missing / unsupported Tus-Resumable.
-    let r = s.client.patch(&url).bearer_auth(&s.creds.api_key).header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
+    let r = s
+        .client
+        .patch(&url)
+        .bearer_auth(&s.creds.api_key)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["tus-version"], "1.0.0");
-    assert_error(&code_of(r).await, StatusCode::PRECONDITION_FAILED, "tus_version_unsupported");
-    let r = s.client.patch(&url).bearer_auth(&s.creds.api_key).header("tus-resumable", "0.2.2").header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
-    assert_error(&code_of(r).await, StatusCode::PRECONDITION_FAILED, "tus_version_unsupported");
+    assert_error(
+        &code_of(r).await,
+        StatusCode::PRECONDITION_FAILED,
+        "tus_version_unsupported",
+    );
+    let r = s
+        .client
+        .patch(&url)
+        .bearer_auth(&s.creds.api_key)
+        .header("tus-resumable", "0.2.2")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &code_of(r).await,
+        StatusCode::PRECONDITION_FAILED,
+        "tus_version_unsupported",
+    );
     // Malformed Upload-Length / Upload-Complete on PATCH.
-    let r = tus_patch(&s, &url, 0, b"x".to_vec()).header("upload-length", "-3").send().await.unwrap();
+    let r = tus_patch(&s, &url, 0, b"x".to_vec())
+        .header("upload-length", "-3")
+        .send()
+        .await
+        .unwrap();
     assert_error(&code_of(r).await, StatusCode::BAD_REQUEST, "invalid_header");
-    let r = tus_patch(&s, &url, 0, b"x".to_vec()).header("upload-complete", "yes").send().await.unwrap();
+    let r = tus_patch(&s, &url, 0, b"x".to_vec())
+        .header("upload-complete", "yes")
+        .send()
+        .await
+        .unwrap();
     assert_error(&code_of(r).await, StatusCode::BAD_REQUEST, "invalid_header");
-    let r = tus_patch(&s, &url, 0, b"x".to_vec()).header("upload-checksum", "sha256 !!!").send().await.unwrap();
+    let r = tus_patch(&s, &url, 0, b"x".to_vec())
+        .header("upload-checksum", "sha256 !!!")
+        .send()
+        .await
+        .unwrap();
     assert_error(&code_of(r).await, StatusCode::BAD_REQUEST, "invalid_header");
     // Unknown upload id, junk ids.
     for id in ["up_000000000000000000000000", "up_%00", "nope", "up_x'--"] {
         let u = s.url(&format!("/v1/uploads/{id}"));
-        let r = s.client.patch(&u).bearer_auth(&s.creds.api_key).header("tus-resumable", "1.0.0").header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
+        let r = s
+            .client
+            .patch(&u)
+            .bearer_auth(&s.creds.api_key)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", "0")
+            .header("content-type", "application/offset+octet-stream")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         assert_error(&code_of(r).await, StatusCode::NOT_FOUND, "not_found");
     }
     // Another org's upload (its key), and a wrong upload token: 404.
     let other = s.api.create_org("other").await.unwrap();
-    let r = s.client.head(&url).bearer_auth(&other.api_key).header("tus-resumable", "1.0.0").send().await.unwrap();
+    let r = s
+        .client
+        .head(&url)
+        .bearer_auth(&other.api_key)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = s.client.patch(&url).bearer_auth(&other.api_key).header("tus-resumable", "1.0.0").header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
+    let r = s
+        .client
+        .patch(&url)
+        .bearer_auth(&other.api_key)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_error(&code_of(r).await, StatusCode::NOT_FOUND, "not_found");
-    let r = s.client.patch(format!("{url}?token=ut_forged")).header("tus-resumable", "1.0.0").header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
+    let r = s
+        .client
+        .patch(format!("{url}?token=ut_forged"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_error(&code_of(r).await, StatusCode::NOT_FOUND, "not_found");
     // No credentials at all.
-    let r = s.client.patch(&url).header("tus-resumable", "1.0.0").header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body("x").send().await.unwrap();
+    let r = s
+        .client
+        .patch(&url)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_error(&code_of(r).await, StatusCode::UNAUTHORIZED, "unauthorized");
     // Creation: bad headers, limits.
     let c = |h: &[(&str, &str)]| {
-        let mut rb = s.req(Method::POST, "/v1/uploads").header("tus-resumable", "1.0.0");
+        let mut rb = s
+            .req(Method::POST, "/v1/uploads")
+            .header("tus-resumable", "1.0.0");
         for (k, v) in h {
             rb = rb.header(*k, *v);
         }
         rb
     };
-    assert_error(&code_of(c(&[]).send().await.unwrap()).await, StatusCode::BAD_REQUEST, "invalid_header");
-    assert_error(&code_of(c(&[("upload-length", "5"), ("upload-defer-length", "1")]).send().await.unwrap()).await, StatusCode::BAD_REQUEST, "invalid_header");
-    assert_error(&code_of(c(&[("upload-defer-length", "2")]).send().await.unwrap()).await, StatusCode::BAD_REQUEST, "invalid_header");
-    assert_error(&code_of(c(&[("upload-length", "-5")]).send().await.unwrap()).await, StatusCode::BAD_REQUEST, "invalid_header");
-    assert_error(&code_of(c(&[("upload-length", "5"), ("upload-metadata", "filename !!notbase64")]).send().await.unwrap()).await, StatusCode::BAD_REQUEST, "invalid_header");
-    assert_error(&code_of(c(&[("upload-length", "999999999999999999")]).send().await.unwrap()).await, StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large");
-    let r = s.anon(Method::POST, "/v1/uploads").header("tus-resumable", "1.0.0").header("upload-length", "5").send().await.unwrap();
+    assert_error(
+        &code_of(c(&[]).send().await.unwrap()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_header",
+    );
+    assert_error(
+        &code_of(
+            c(&[("upload-length", "5"), ("upload-defer-length", "1")])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_header",
+    );
+    assert_error(
+        &code_of(c(&[("upload-defer-length", "2")]).send().await.unwrap()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_header",
+    );
+    assert_error(
+        &code_of(c(&[("upload-length", "-5")]).send().await.unwrap()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_header",
+    );
+    assert_error(
+        &code_of(
+            c(&[
+                ("upload-length", "5"),
+                ("upload-metadata", "filename !!notbase64"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_header",
+    );
+    assert_error(
+        &code_of(
+            c(&[("upload-length", "999999999999999999")])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_too_large",
+    );
+    let r = s
+        .anon(Method::POST, "/v1/uploads")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "5")
+        .send()
+        .await
+        .unwrap();
     assert_error(&code_of(r).await, StatusCode::UNAUTHORIZED, "unauthorized");
     // REST creation: validation.
-    assert_error(&send(s.req(Method::POST, &s.org_path("/assets/uploads")).json(&json!({ "name": "" }))).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_error(&send(s.req(Method::POST, &s.org_path("/assets/uploads")).json(&json!({ "name": "x", "playbackPolicy": "open" }))).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_error(&send(s.req(Method::POST, &s.org_path("/assets/uploads")).json(&json!({ "name": "x", "size": 1u64 << 60 }))).await, StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large");
-    assert_error(&send(s.req(Method::POST, &s.org_path("/assets/uploads")).json(&json!({ "name": 5 }))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    assert_error(
+        &send(
+            s.req(Method::POST, &s.org_path("/assets/uploads"))
+                .json(&json!({ "name": "" })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_error(
+        &send(
+            s.req(Method::POST, &s.org_path("/assets/uploads"))
+                .json(&json!({ "name": "x", "playbackPolicy": "open" })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_error(
+        &send(
+            s.req(Method::POST, &s.org_path("/assets/uploads"))
+                .json(&json!({ "name": "x", "size": 1u64 << 60 })),
+        )
+        .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_too_large",
+    );
+    assert_error(
+        &send(
+            s.req(Method::POST, &s.org_path("/assets/uploads"))
+                .json(&json!({ "name": 5 })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
 }
 
 async fn concurrent_patches_never_interleave(s: TestServer) {
@@ -373,11 +768,24 @@ async fn concurrent_patches_never_interleave(s: TestServer) {
     };
     let (fast, ()) = tokio::join!(fast, feeder);
     let fast = fast.unwrap();
-    assert!(matches!(fast.status(), StatusCode::CONFLICT | StatusCode::LOCKED), "{}", fast.status());
+    assert!(
+        matches!(fast.status(), StatusCode::CONFLICT | StatusCode::LOCKED),
+        "{}",
+        fast.status()
+    );
     assert_eq!(slow.await.unwrap(), StatusCode::NO_CONTENT);
-    let staged = std::fs::read(s.dir.path().join("uploads").join(url.rsplit('/').next().unwrap())).unwrap();
+    let staged = std::fs::read(
+        s.dir
+            .path()
+            .join("uploads")
+            .join(url.rsplit('/').next().unwrap()),
+    )
+    .unwrap();
     assert_eq!(staged.len(), 1 << 20);
-    assert!(staged.iter().all(|b| *b == b'a'), "bytes of the two PATCHes interleaved");
+    assert!(
+        staged.iter().all(|b| *b == b'a'),
+        "bytes of the two PATCHes interleaved"
+    );
 }
 
 fn tokio_stream_from(
@@ -402,15 +810,28 @@ async fn cut_off_patch_keeps_what_arrived(s: TestServer) {
     drop(sock);
     let start = Instant::now();
     loop {
-        let h = s.client.head(&url).bearer_auth(&s.creds.api_key).header("tus-resumable", "1.0.0").send().await.unwrap();
+        let h = s
+            .client
+            .head(&url)
+            .bearer_auth(&s.creds.api_key)
+            .header("tus-resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
         if h.headers()["upload-offset"] == "400" {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "offset never reached 400");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "offset never reached 400"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Resume from there.
-    let r = tus_patch(&s, &url, 400, vec![7u8; 600]).send().await.unwrap();
+    let r = tus_patch(&s, &url, 400, vec![7u8; 600])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(r.headers()["upload-complete"], "?1");
 }
@@ -423,37 +844,84 @@ async fn not_media_errors_with_a_code(s: TestServer) {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let a = wait_status(&s, &id, "errored").await;
     assert_eq!(a["error"]["code"], "not_media", "{a}");
-    assert!(a["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(a["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     assert!(a["playback_id"].is_null());
 }
 
 async fn signed_assets_need_a_token(s: TestServer) {
     let _w = start_worker(&s.api);
-    let (url, id) = create(&s, json!({ "name": "private.mp4", "playbackPolicy": "signed", "size": media().len() })).await;
+    let (url, id) = create(
+        &s,
+        json!({ "name": "private.mp4", "playbackPolicy": "signed", "size": media().len() }),
+    )
+    .await;
     tus_upload(&s, &url, media(), 1 << 20).await;
     let a = wait_status(&s, &id, "ready").await;
     assert_eq!(a["playback_policy"], "signed");
     let pb = a["playback_id"].as_str().unwrap().to_owned();
-    assert_error(&send(s.anon(Method::GET, &format!("/vod/{pb}/catalog.json"))).await, StatusCode::UNAUTHORIZED, "token_missing");
-    assert_error(&send(s.anon(Method::GET, &format!("/v1/playback/{pb}"))).await, StatusCode::UNAUTHORIZED, "token_missing");
-    assert_error(&send(s.anon(Method::GET, &format!("/vod/{pb}/catalog.json?token=abc"))).await, StatusCode::UNAUTHORIZED, "token_invalid");
-    let t = send(s.req(Method::POST, &s.org_path(&format!("/assets/{id}/playback_tokens"))).json(&json!({ "ttlSeconds": 60 }))).await;
+    assert_error(
+        &send(s.anon(Method::GET, &format!("/vod/{pb}/catalog.json"))).await,
+        StatusCode::UNAUTHORIZED,
+        "token_missing",
+    );
+    assert_error(
+        &send(s.anon(Method::GET, &format!("/v1/playback/{pb}"))).await,
+        StatusCode::UNAUTHORIZED,
+        "token_missing",
+    );
+    assert_error(
+        &send(s.anon(Method::GET, &format!("/vod/{pb}/catalog.json?token=abc"))).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    );
+    let t = send(
+        s.req(
+            Method::POST,
+            &s.org_path(&format!("/assets/{id}/playback_tokens")),
+        )
+        .json(&json!({ "ttlSeconds": 60 })),
+    )
+    .await;
     assert_eq!(t.0, StatusCode::CREATED, "{}", t.1);
     let token = t.1["token"].as_str().unwrap();
     let info = send(s.anon(Method::GET, &format!("/v1/playback/{pb}?token={token}"))).await;
     assert_eq!(info.0, StatusCode::OK);
-    let cat = s.client.get(info.1["catalogUrl"].as_str().unwrap()).send().await.unwrap();
+    let cat = s
+        .client
+        .get(info.1["catalogUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cat.status(), StatusCode::OK);
-    let seg = s.client.get(s.url(&format!("/vod/{pb}/video/source/0.m4s"))).bearer_auth(token).send().await.unwrap();
+    let seg = s
+        .client
+        .get(s.url(&format!("/vod/{pb}/video/source/0.m4s")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(seg.status(), StatusCode::OK);
     // A token for another id does not open this one.
     let (_, other) = create(&s, json!({ "name": "x" })).await;
     let _ = other;
-    assert_error(&send(s.anon(Method::GET, &format!("/vod/{pb}/catalog.json?token={}", token.replace('a', "b")))).await, StatusCode::UNAUTHORIZED, "token_invalid");
+    assert_error(
+        &send(s.anon(
+            Method::GET,
+            &format!("/vod/{pb}/catalog.json?token={}", token.replace('a', "b")),
+        ))
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    );
 }
 
 /// Open another `Api` on the same data directory and database (an engine restart).
-async fn reopen(s: &TestServer, database_url: Option<String>) -> (api::Api, tokio::task::JoinHandle<()>, String) {
+async fn reopen(
+    s: &TestServer,
+    database_url: Option<String>,
+) -> (api::Api, tokio::task::JoinHandle<()>, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let cfg = support::test_config(s.dir.path(), database_url, &base);
@@ -479,13 +947,32 @@ async fn restart_mid_upload_and_mid_packaging_loses_nothing(s: TestServer) {
     s.api.close().await;
     let (api2, server2, base2) = reopen(&s, database_url.clone()).await;
     let url2 = format!("{base2}{token_url}");
-    let r = s.client.head(&url2).header("tus-resumable", "2.0.0").send().await.unwrap();
-    assert_eq!(r.headers()["upload-offset"].to_str().unwrap(), half.to_string(), "acknowledged offset survives");
+    let r = s
+        .client
+        .head(&url2)
+        .header("tus-resumable", "2.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["upload-offset"].to_str().unwrap(),
+        half.to_string(),
+        "acknowledged offset survives"
+    );
     // Finish the upload; packaging starts; kill the worker mid-job.
     let mut offset = half;
     while offset < bytes.len() {
         let end = (offset + (64 << 10)).min(bytes.len());
-        let r = s.client.patch(&url2).header("tus-resumable", "2.0.0").header("upload-offset", offset.to_string()).header("content-type", "application/offset+octet-stream").body(bytes[offset..end].to_vec()).send().await.unwrap();
+        let r = s
+            .client
+            .patch(&url2)
+            .header("tus-resumable", "2.0.0")
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(bytes[offset..end].to_vec())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         offset = end;
     }
@@ -500,13 +987,22 @@ async fn restart_mid_upload_and_mid_packaging_loses_nothing(s: TestServer) {
     let _w3 = start_worker(&api3);
     let start = Instant::now();
     loop {
-        let r = s.client.get(format!("{base3}/v1/orgs/{}/assets/{id}", s.creds.org_id)).bearer_auth(&s.creds.api_key).send().await.unwrap();
+        let r = s
+            .client
+            .get(format!("{base3}/v1/orgs/{}/assets/{id}", s.creds.org_id))
+            .bearer_auth(&s.creds.api_key)
+            .send()
+            .await
+            .unwrap();
         let v: Value = r.json().await.unwrap();
         if v["asset"]["status"] == "ready" {
             break;
         }
         assert_ne!(v["asset"]["status"], "errored", "{v}");
-        assert!(start.elapsed() < Duration::from_secs(120), "never ready after restart: {v}");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "never ready after restart: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let stored = std::fs::read(source_file(&s, &id)).unwrap();
@@ -518,7 +1014,16 @@ async fn tus_upload_until(s: &TestServer, url: &str, bytes: &[u8], stop: usize) 
     let mut offset = 0;
     while offset < stop {
         let end = (offset + (64 << 10)).min(stop);
-        let r = s.client.patch(url).header("tus-resumable", "2.0.0").header("upload-offset", offset.to_string()).header("content-type", "application/offset+octet-stream").body(bytes[offset..end].to_vec()).send().await.unwrap();
+        let r = s
+            .client
+            .patch(url)
+            .header("tus-resumable", "2.0.0")
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(bytes[offset..end].to_vec())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         offset = end;
     }

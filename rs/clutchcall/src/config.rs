@@ -218,10 +218,25 @@ impl Settings {
             ),
             public_url: serve.public_url.or(file.public_url),
             relay_url: serve.relay_url.or(file.relay_url),
-            relay_max_udp_payload: serve.relay_max_udp_payload.or(file.relay_max_udp_payload).unwrap_or(1452),
-            object_store_url: serve.object_store_url.or(file.object_store_url).filter(|u| !u.is_empty()),
-            max_upload_mb: serve.max_upload_mb.or(file.max_upload_mb).unwrap_or(50 << 10),
-            vod_ladder: parse_ladder(serve.vod_ladder.or(file.vod_ladder).as_deref().unwrap_or(""))?,
+            relay_max_udp_payload: serve
+                .relay_max_udp_payload
+                .or(file.relay_max_udp_payload)
+                .unwrap_or(1452),
+            object_store_url: serve
+                .object_store_url
+                .or(file.object_store_url)
+                .filter(|u| !u.is_empty()),
+            max_upload_mb: serve
+                .max_upload_mb
+                .or(file.max_upload_mb)
+                .unwrap_or(50 << 10),
+            vod_ladder: parse_ladder(
+                serve
+                    .vod_ladder
+                    .or(file.vod_ladder)
+                    .as_deref()
+                    .unwrap_or(""),
+            )?,
         })
     }
 }
@@ -268,8 +283,12 @@ fn parse_ladder(s: &str) -> anyhow::Result<Vec<vod::Rung>> {
             };
             Ok(vod::Rung {
                 name: (*name).to_owned(),
-                height: height.parse().with_context(|| format!("vod ladder rung {r:?}: height"))?,
-                video_bitrate: bps.parse().with_context(|| format!("vod ladder rung {r:?}: bitrate"))?,
+                height: height
+                    .parse()
+                    .with_context(|| format!("vod ladder rung {r:?}: height"))?,
+                video_bitrate: bps
+                    .parse()
+                    .with_context(|| format!("vod ladder rung {r:?}: bitrate"))?,
             })
         })
         .collect()

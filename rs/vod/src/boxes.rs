@@ -100,7 +100,9 @@ impl<'a> Iterator for Children<'a> {
             self.failed = true;
             return Some(Err(BoxError::Truncated("child box")));
         }
-        let hl = usize::try_from(h.header_len).unwrap_or(usize::MAX).min(total);
+        let hl = usize::try_from(h.header_len)
+            .unwrap_or(usize::MAX)
+            .min(total);
         let body = &self.buf[hl..total];
         self.buf = &self.buf[total..];
         Some(Ok((h.kind, body)))
@@ -391,8 +393,14 @@ mod tests {
         assert_eq!(h.map(|h| (h.kind, h.size)), Some((*b"moov", Some(16))));
         assert!(header(b"\0\0\0\x04moov").is_err());
         let big = [0, 0, 0, 1, b'm', b'd', b'a', b't', 0, 0, 0, 1, 0, 0, 0, 0];
-        assert_eq!(header(&big).ok().flatten().and_then(|h| h.size), Some(1 << 32));
-        assert_eq!(header(b"\0\0\0\0mdat").ok().flatten().map(|h| h.size), Some(None));
+        assert_eq!(
+            header(&big).ok().flatten().and_then(|h| h.size),
+            Some(1 << 32)
+        );
+        assert_eq!(
+            header(b"\0\0\0\0mdat").ok().flatten().map(|h| h.size),
+            Some(None)
+        );
     }
 
     #[test]
@@ -423,7 +431,15 @@ mod tests {
             })
         );
         // Truncated trun: error, not panic.
-        let bad = bx(b"traf", &[bx(b"tfhd", &tfhd), bx(b"tfdt", &tfdt), bx(b"trun", &trun[..14])].concat());
+        let bad = bx(
+            b"traf",
+            &[
+                bx(b"tfhd", &tfhd),
+                bx(b"tfdt", &tfdt),
+                bx(b"trun", &trun[..14]),
+            ]
+            .concat(),
+        );
         assert!(parse_moof(&bad, None).is_err());
     }
 }

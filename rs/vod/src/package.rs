@@ -93,7 +93,10 @@ impl PackageError {
     pub fn permanent(&self) -> bool {
         matches!(
             self,
-            PackageError::NotMedia(_) | PackageError::NoStreams | PackageError::Ffmpeg(_) | PackageError::Segment(_)
+            PackageError::NotMedia(_)
+                | PackageError::NoStreams
+                | PackageError::Ffmpeg(_)
+                | PackageError::Segment(_)
         )
     }
 }
@@ -119,7 +122,14 @@ pub struct Stream {
 /// Run ffprobe on `source`.
 pub async fn probe(cfg: &Config, source: &Path) -> Result<Probe, PackageError> {
     let out = Command::new(&cfg.ffprobe)
-        .args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
         .arg(source)
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -158,7 +168,11 @@ pub fn parse_probe(json: &[u8]) -> Result<Probe, PackageError> {
     let empty = Vec::new();
     for s in v["streams"].as_array().unwrap_or(&empty) {
         let codec = s["codec_name"].as_str().unwrap_or("").to_owned();
-        let dim = |k: &str| s[k].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+        let dim = |k: &str| {
+            s[k].as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0)
+        };
         match s["codec_type"].as_str() {
             Some("video") if p.video.is_none() => {
                 // Cover art (attached pictures) is not a video track.
@@ -277,10 +291,9 @@ async fn run(
     probe: Probe,
     started: Instant,
 ) -> Result<Packaged, PackageError> {
-    let copy_video = probe
-        .video
-        .as_ref()
-        .is_some_and(|v| v.codec == "h264" && matches!(v.pix_fmt.as_str(), "yuv420p" | "yuvj420p" | ""));
+    let copy_video = probe.video.as_ref().is_some_and(|v| {
+        v.codec == "h264" && matches!(v.pix_fmt.as_str(), "yuv420p" | "yuvj420p" | "")
+    });
     let copy_audio = probe.audio.as_ref().is_some_and(|a| a.codec == "aac");
     let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"]
         .iter()
@@ -292,14 +305,30 @@ async fn run(
     let gop = format!("expr:gte(t,n_forced*{})", cfg.gop_secs);
     if let Some(v) = &probe.video {
         let file = work.join("video_source.mp4");
-        args.extend(["-map".into(), "0:v:0".into(), "-an".into(), "-sn".into(), "-dn".into()]);
+        args.extend([
+            "-map".into(),
+            "0:v:0".into(),
+            "-an".into(),
+            "-sn".into(),
+            "-dn".into(),
+        ]);
         if copy_video {
             args.extend(["-c:v".into(), "copy".into()]);
         } else {
             args.extend(
                 [
-                    "-c:v", "libx264", "-preset", &cfg.preset, "-crf", "21", "-pix_fmt", "yuv420p",
-                    "-force_key_frames", &gop, "-sc_threshold", "0",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    &cfg.preset,
+                    "-crf",
+                    "21",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-force_key_frames",
+                    &gop,
+                    "-sc_threshold",
+                    "0",
                 ]
                 .iter()
                 .map(|s| (*s).to_owned()),
@@ -323,7 +352,11 @@ async fn run(
             }
             let file = work.join(format!("video_{}.mp4", sanitize(&r.name)));
             let k = r.video_bitrate / 1000;
-            let keys = if copy_video { "source".to_owned() } else { gop.clone() };
+            let keys = if copy_video {
+                "source".to_owned()
+            } else {
+                gop.clone()
+            };
             args.extend([
                 "-map".into(),
                 "0:v:0".into(),
@@ -364,7 +397,13 @@ async fn run(
     }
     if probe.audio.is_some() {
         let file = work.join("audio_source.mp4");
-        args.extend(["-map".into(), "0:a:0".into(), "-vn".into(), "-sn".into(), "-dn".into()]);
+        args.extend([
+            "-map".into(),
+            "0:a:0".into(),
+            "-vn".into(),
+            "-sn".into(),
+            "-dn".into(),
+        ]);
         if copy_audio {
             args.extend(["-c:a".into(), "copy".into()]);
         } else {
@@ -375,9 +414,16 @@ async fn run(
             );
         }
         args.extend(
-            ["-f", "mp4", "-movflags", "+empty_moov+default_base_moof", "-frag_duration", "200000"]
-                .iter()
-                .map(|s| (*s).to_owned()),
+            [
+                "-f",
+                "mp4",
+                "-movflags",
+                "+empty_moov+default_base_moof",
+                "-frag_duration",
+                "200000",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
         );
         args.push(file.display().to_string());
         outputs.push(Output {
@@ -452,7 +498,10 @@ async fn run(
             durations.push(runs.iter().map(|r| r.duration).sum::<u64>());
         }
         store
-            .put(&format!("{prefix}/{}/init.mp4", o.track), Bytes::from(ix.init.clone()))
+            .put(
+                &format!("{prefix}/{}/init.mp4", o.track),
+                Bytes::from(ix.init.clone()),
+            )
             .await?;
         total_bytes += media_bytes + ix.init.len() as u64;
         let ts = u64::from(ix.track.timescale.max(1));
@@ -489,7 +538,9 @@ async fn run(
     };
     let json = serde_json::to_vec(&catalog)
         .map_err(|e| PackageError::Io("catalog".into(), std::io::Error::other(e)))?;
-    store.put(&format!("{prefix}/catalog.json"), Bytes::from(json)).await?;
+    store
+        .put(&format!("{prefix}/catalog.json"), Bytes::from(json))
+        .await?;
     Ok(Packaged {
         catalog,
         duration_ms,

@@ -42,7 +42,10 @@ impl StoreError {
 
     /// Whether the object does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, StoreError::Store(object_store::Error::NotFound { .. }))
+        matches!(
+            self,
+            StoreError::Store(object_store::Error::NotFound { .. })
+        )
     }
 }
 

@@ -12,7 +12,8 @@ pub const VERSION: &str = "1.0.0";
 /// Versions accepted in `Tus-Resumable` (2.0.0: the recipe's "TUS2" client).
 pub const ACCEPTED_VERSIONS: [&str; 2] = ["1.0.0", "2.0.0"];
 /// `Tus-Extension` advertised by `OPTIONS`.
-pub const EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,expiration,checksum,termination";
+pub const EXTENSIONS: &str =
+    "creation,creation-with-upload,creation-defer-length,expiration,checksum,termination";
 /// `Tus-Checksum-Algorithm` advertised by `OPTIONS`.
 pub const CHECKSUM_ALGORITHMS: &str = "sha256";
 /// The only content type of a PATCH body.
@@ -62,7 +63,9 @@ pub fn parse_u63(name: &'static str, raw: &[u8]) -> Result<u64, HeaderError> {
     if digits.is_empty() {
         return Ok(0);
     }
-    digits.parse::<u64>().map_err(|_| HeaderError::TooLarge(name))
+    digits
+        .parse::<u64>()
+        .map_err(|_| HeaderError::TooLarge(name))
 }
 
 /// `Tus-Resumable`: one of [`ACCEPTED_VERSIONS`].
@@ -223,12 +226,24 @@ mod tests {
         assert_eq!(parse_u63("o", b"0"), Ok(0));
         assert_eq!(parse_u63("o", b"000"), Ok(0));
         assert_eq!(parse_u63("o", b" 42 "), Ok(42));
-        assert_eq!(parse_u63("o", b"999999999999999999"), Ok(999_999_999_999_999_999));
+        assert_eq!(
+            parse_u63("o", b"999999999999999999"),
+            Ok(999_999_999_999_999_999)
+        );
         assert_eq!(
             parse_u63("o", b"9999999999999999999"),
             Err(HeaderError::TooLarge("o"))
         );
-        for bad in [&b"-1"[..], b"+1", b"", b"1 2", b"0x10", b"1e3", b"\xff", b"1.0"] {
+        for bad in [
+            &b"-1"[..],
+            b"+1",
+            b"",
+            b"1 2",
+            b"0x10",
+            b"1e3",
+            b"\xff",
+            b"1.0",
+        ] {
             assert!(parse_u63("o", bad).is_err(), "{bad:?}");
         }
     }
@@ -249,7 +264,10 @@ mod tests {
     #[test]
     fn checksum_and_version() {
         let d = STANDARD.encode([7u8; 32]);
-        assert_eq!(parse_checksum(format!("sha256 {d}").as_bytes()), Ok([7u8; 32]));
+        assert_eq!(
+            parse_checksum(format!("sha256 {d}").as_bytes()),
+            Ok([7u8; 32])
+        );
         assert!(matches!(
             parse_checksum(format!("md5 {d}").as_bytes()),
             Err(HeaderError::ChecksumAlgorithm(_))
@@ -259,7 +277,9 @@ mod tests {
         assert!(check_version(b"1.0.0").is_ok());
         assert!(check_version(b"2.0.0").is_ok());
         assert!(check_version(b"0.2.2").is_err());
-        assert!(is_offset_octet_stream(b"application/offset+octet-stream; x=1"));
+        assert!(is_offset_octet_stream(
+            b"application/offset+octet-stream; x=1"
+        ));
         assert!(!is_offset_octet_stream(b"application/octet-stream"));
     }
 

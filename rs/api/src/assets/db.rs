@@ -188,7 +188,8 @@ pub async fn advance_upload(
     length: Option<i64>,
     now: i64,
 ) -> Result<bool, Error> {
-    let sql = "UPDATE uploads SET upload_offset = $1, upload_length = COALESCE(upload_length, $2), \
+    let sql =
+        "UPDATE uploads SET upload_offset = $1, upload_length = COALESCE(upload_length, $2), \
                updated_at = $3 WHERE id = $4 AND upload_offset = $5 AND completed_at IS NULL";
     let n = pool!(db, |p| sqlx::query(sql)
         .bind(to)
@@ -213,7 +214,8 @@ pub async fn complete_upload(
 ) -> Result<bool, Error> {
     let u = "UPDATE uploads SET completed_at = $1, upload_length = $2, updated_at = $1 \
              WHERE id = $3 AND completed_at IS NULL AND upload_offset = $2";
-    let a = "UPDATE assets SET status = 'processing', size_bytes = $1, updated_at = $2 WHERE id = $3";
+    let a =
+        "UPDATE assets SET status = 'processing', size_bytes = $1, updated_at = $2 WHERE id = $3";
     let j = "INSERT INTO jobs (id, kind, asset_id, state, attempts, lease_owner, lease_until, run_after, \
              last_error, created_at, updated_at) VALUES ($1, 'package', $2, 'queued', 0, NULL, NULL, $3, NULL, $3, $3)";
     let done = pool!(db, |p| {
@@ -309,7 +311,8 @@ pub async fn claim_job(
 }
 
 pub async fn renew_lease(db: &Db, job: &str, owner: &str, until: i64) -> Result<bool, Error> {
-    let sql = "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'";
+    let sql =
+        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'";
     let n = pool!(db, |p| sqlx::query(sql)
         .bind(until)
         .bind(job)
@@ -330,7 +333,13 @@ pub async fn release_leases(db: &Db, owner: &str) -> Result<u64, Error> {
         .map(|r| r.rows_affected()))?)
 }
 
-pub async fn retry_job(db: &Db, job: &str, error: &str, run_after: i64, now: i64) -> Result<(), Error> {
+pub async fn retry_job(
+    db: &Db,
+    job: &str,
+    error: &str,
+    run_after: i64,
+    now: i64,
+) -> Result<(), Error> {
     let sql = "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, run_after = $1, \
                last_error = $2, updated_at = $3 WHERE id = $4";
     pool!(db, |p| sqlx::query(sql)

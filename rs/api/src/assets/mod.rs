@@ -229,7 +229,8 @@ impl Api {
             ready_at: None,
         };
         let token = secret::new_secret(UPLOAD_TOKEN)?;
-        let expiry = i64::try_from(self.inner.config.vod.upload_expiry.as_millis()).unwrap_or(i64::MAX);
+        let expiry =
+            i64::try_from(self.inner.config.vod.upload_expiry.as_millis()).unwrap_or(i64::MAX);
         let upload = UploadRow {
             id: secret::new_id(UPLOAD)?,
             asset_id: asset.id.clone(),
@@ -324,7 +325,10 @@ async fn create_upload(
             return Err(err(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "upload_too_large",
-                format!("size exceeds the limit of {} bytes", api.config().vod.max_upload_bytes),
+                format!(
+                    "size exceeds the limit of {} bytes",
+                    api.config().vod.max_upload_bytes
+                ),
             ));
         }
     }
@@ -379,7 +383,9 @@ async fn delete_asset(
     key: OrgKey,
     P((_, id)): P<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    api.delete_asset(&key.org, &id).await.map_err(asset_missing)?;
+    api.delete_asset(&key.org, &id)
+        .await
+        .map_err(asset_missing)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -444,7 +450,11 @@ pub(crate) async fn playback_info(
 
 pub(crate) fn token_error(e: &TokenError) -> ApiError {
     match e {
-        TokenError::Expired => err(StatusCode::UNAUTHORIZED, "token_expired", "playback token expired"),
+        TokenError::Expired => err(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "playback token expired",
+        ),
         _ => err(
             StatusCode::UNAUTHORIZED,
             "token_invalid",

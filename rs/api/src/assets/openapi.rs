@@ -19,20 +19,38 @@ fn h(name: &str, desc: &str) -> Value {
 }
 
 const CODES: [&str; 12] = [
-    "upload_offset_mismatch", "upload_completed", "upload_locked", "upload_too_large", "upload_expired",
-    "invalid_header", "checksum_mismatch", "checksum_algorithm_unsupported", "tus_version_unsupported",
-    "asset_not_ready", "range_not_satisfiable", "storage_error",
+    "upload_offset_mismatch",
+    "upload_completed",
+    "upload_locked",
+    "upload_too_large",
+    "upload_expired",
+    "invalid_header",
+    "checksum_mismatch",
+    "checksum_algorithm_unsupported",
+    "tus_version_unsupported",
+    "asset_not_ready",
+    "range_not_satisfiable",
+    "storage_error",
 ];
 
 pub(crate) fn extend(doc: &mut Value) {
-    if let Some(list) = doc.pointer_mut("/components/schemas/Error/properties/error/properties/code/enum").and_then(Value::as_array_mut) {
+    if let Some(list) = doc
+        .pointer_mut("/components/schemas/Error/properties/error/properties/code/enum")
+        .and_then(Value::as_array_mut)
+    {
         list.extend(CODES.iter().map(|c| json!(c)));
     }
     let tus_auth = json!([{ "apiKey": [] }, { "uploadToken": [] }]);
-    if let Some(s) = doc.pointer_mut("/components/securitySchemes").and_then(Value::as_object_mut) {
+    if let Some(s) = doc
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    {
         s.insert("uploadToken".into(), json!({ "type": "apiKey", "in": "query", "name": "token", "description": "One-time upload token `ut_…` (part of `uploadUrl`)" }));
     }
-    if let Some(s) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+    if let Some(s) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
         s.insert("Asset".into(), json!({ "type": "object", "properties": {
             "id": { "type": "string", "description": "as_…" }, "org_id": { "type": "string" }, "name": { "type": "string" },
             "status": { "type": "string", "enum": ["uploading", "processing", "ready", "errored"] },
@@ -56,7 +74,10 @@ pub(crate) fn extend(doc: &mut Value) {
     let org = p("org", "Org id `org_…`");
     let id = p("id", "Asset id `as_…` (its `pb_…` id is accepted too)");
     let up = p("id", "Upload id `up_…`");
-    let tus_headers = vec![h("Tus-Resumable", "1.0.0 (2.0.0 accepted)"), json!({ "name": "token", "in": "query", "schema": { "type": "string" } })];
+    let tus_headers = vec![
+        h("Tus-Resumable", "1.0.0 (2.0.0 accepted)"),
+        json!({ "name": "token", "in": "query", "schema": { "type": "string" } }),
+    ];
     let common = json!({ "401": e("`unauthorized`"), "404": e("`not_found` (unknown id, another org's upload, wrong token)"), "410": e("`upload_expired`"), "412": e("`tus_version_unsupported`") });
     let with = |extra: Value| {
         let mut r = common.clone();

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::header::{
-    ACCEPT_RANGES, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
-    ETAG, IF_NONE_MATCH, RANGE,
+    ACCEPT_RANGES, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH, RANGE,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,9 +33,17 @@ fn missing() -> ApiError {
 }
 
 /// The ready asset behind `pb`, if the caller may watch it.
-pub(crate) async fn authorize(api: &Api, pb: &str, token: Option<&str>) -> Result<AssetRow, ApiError> {
+pub(crate) async fn authorize(
+    api: &Api,
+    pb: &str,
+    token: Option<&str>,
+) -> Result<AssetRow, ApiError> {
     if !pb.starts_with(prefix::VOD_PLAYBACK) || !secret::plausible_id(pb) {
-        return Err(err(StatusCode::NOT_FOUND, "not_found", "playback id not found"));
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "playback id not found",
+        ));
     }
     let a = db::get_asset_by_playback(&api.inner.db, pb)
         .await?
@@ -43,7 +51,11 @@ pub(crate) async fn authorize(api: &Api, pb: &str, token: Option<&str>) -> Resul
         .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "playback id not found"))?;
     if a.playback_policy == "signed" {
         let t = token.ok_or_else(|| {
-            err(StatusCode::UNAUTHORIZED, "token_missing", "a playback token is required")
+            err(
+                StatusCode::UNAUTHORIZED,
+                "token_missing",
+                "a playback token is required",
+            )
         })?;
         match api.verify_playback(t, pb, Some(&a.org_id)).await? {
             Ok(_) => {}
@@ -65,12 +77,17 @@ fn valid_path(path: &str) -> bool {
     let track_ok = !track.is_empty()
         && track.len() <= 64
         && track.split('/').all(|s| {
-            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         });
     let file_ok = file == "init.mp4"
-        || file
-            .strip_suffix(".m4s")
-            .is_some_and(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0')));
+        || file.strip_suffix(".m4s").is_some_and(|n| {
+            !n.is_empty()
+                && n.len() <= 9
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n == "0" || !n.starts_with('0'))
+        });
     track_ok && file_ok
 }
 
@@ -101,7 +118,11 @@ fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
         (size.saturating_sub(n), size.saturating_sub(1))
     } else {
         let start = num(a)?;
-        let end = if b.trim().is_empty() { size.saturating_sub(1) } else { num(b)?.min(size.saturating_sub(1)) };
+        let end = if b.trim().is_empty() {
+            size.saturating_sub(1)
+        } else {
+            num(b)?.min(size.saturating_sub(1))
+        };
         (start, end)
     };
     if size == 0 || start > end || start >= size {
@@ -140,7 +161,11 @@ async fn serve(
         Ok(None) => return Err(missing()),
         Err(e) => {
             tracing::error!(error = %e, %key, "object store failure");
-            return Err(err(StatusCode::BAD_GATEWAY, "storage_error", "storage unavailable"));
+            return Err(err(
+                StatusCode::BAD_GATEWAY,
+                "storage_error",
+                "storage unavailable",
+            ));
         }
     };
     // Objects under a ready asset never change: a strong tag from id, path and size.
@@ -162,7 +187,15 @@ async fn serve(
     put(&mut res_headers, ETAG, &etag);
     put(&mut res_headers, CACHE_CONTROL, cache);
     put(&mut res_headers, ACCEPT_RANGES, "bytes");
-    put(&mut res_headers, CONTENT_TYPE, if catalog { "application/json" } else { "video/mp4" });
+    put(
+        &mut res_headers,
+        CONTENT_TYPE,
+        if catalog {
+            "application/json"
+        } else {
+            "video/mp4"
+        },
+    );
     if headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -174,7 +207,12 @@ async fn serve(
         Ok(r) => r,
         Err(()) => {
             put(&mut res_headers, CONTENT_RANGE, &format!("bytes */{size}"));
-            let mut res = err(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", "the range is not satisfiable").into_response();
+            let mut res = err(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                "the range is not satisfiable",
+            )
+            .into_response();
             res.headers_mut().extend(res_headers);
             return Ok(res);
         }
@@ -185,7 +223,11 @@ async fn serve(
     };
     let len = if size == 0 { 0 } else { end - start + 1 };
     if status == StatusCode::PARTIAL_CONTENT {
-        put(&mut res_headers, CONTENT_RANGE, &format!("bytes {start}-{end}/{size}"));
+        put(
+            &mut res_headers,
+            CONTENT_RANGE,
+            &format!("bytes {start}-{end}/{size}"),
+        );
     }
     put(&mut res_headers, CONTENT_LENGTH, &len.to_string());
     metrics::counter!("clutchcall_vod_requests_total", "kind" => if catalog { "catalog" } else { "segment" }).increment(1);
@@ -197,7 +239,11 @@ async fn serve(
         Err(e) if e.is_not_found() => return Err(missing()),
         Err(e) => {
             tracing::error!(error = %e, %key, "object store failure");
-            return Err(err(StatusCode::BAD_GATEWAY, "storage_error", "storage unavailable"));
+            return Err(err(
+                StatusCode::BAD_GATEWAY,
+                "storage_error",
+                "storage unavailable",
+            ));
         }
     };
     metrics::counter!("clutchcall_vod_bytes_served_total").increment(obj.bytes.len() as u64);
@@ -210,10 +256,26 @@ mod tests {
 
     #[test]
     fn paths() {
-        for ok in ["catalog.json", "video/source/init.mp4", "video/source/0.m4s", "audio/source/12.m4s", "v/720p/3.m4s"] {
+        for ok in [
+            "catalog.json",
+            "video/source/init.mp4",
+            "video/source/0.m4s",
+            "audio/source/12.m4s",
+            "v/720p/3.m4s",
+        ] {
             assert!(valid_path(ok), "{ok}");
         }
-        for bad in ["", "../x/0.m4s", "video/../0.m4s", "video//0.m4s", "video/source/01.m4s", "video/source/x.m4s", "video/source/0.mp4", "/0.m4s", "catalog.json/x"] {
+        for bad in [
+            "",
+            "../x/0.m4s",
+            "video/../0.m4s",
+            "video//0.m4s",
+            "video/source/01.m4s",
+            "video/source/x.m4s",
+            "video/source/0.mp4",
+            "/0.m4s",
+            "catalog.json/x",
+        ] {
             assert!(!valid_path(bad), "{bad}");
         }
     }
@@ -222,7 +284,10 @@ mod tests {
     fn ranges() {
         let h = |v: &str| {
             let mut m = HeaderMap::new();
-            m.insert(RANGE, HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("x")));
+            m.insert(
+                RANGE,
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("x")),
+            );
             m
         };
         assert_eq!(parse_range(&HeaderMap::new(), 10), Ok(None));

@@ -91,7 +91,8 @@ impl TusError {
 
 impl IntoResponse for TusError {
     fn into_response(self) -> Response {
-        metrics::counter!("clutchcall_vod_upload_errors_total", "code" => self.error.code).increment(1);
+        metrics::counter!("clutchcall_vod_upload_errors_total", "code" => self.error.code)
+            .increment(1);
         let is_version = self.error.code == "tus_version_unsupported";
         let mut res = self.error.into_response();
         let h = res.headers_mut();
@@ -121,12 +122,16 @@ fn tus_common(h: &mut HeaderMap) {
 
 fn bad_header(e: hdr::HeaderError) -> TusError {
     match e {
-        hdr::HeaderError::ChecksumAlgorithm(_) => {
-            TusError::new(StatusCode::BAD_REQUEST, "checksum_algorithm_unsupported", e.to_string())
-        }
-        hdr::HeaderError::Version(_) => {
-            TusError::new(StatusCode::PRECONDITION_FAILED, "tus_version_unsupported", e.to_string())
-        }
+        hdr::HeaderError::ChecksumAlgorithm(_) => TusError::new(
+            StatusCode::BAD_REQUEST,
+            "checksum_algorithm_unsupported",
+            e.to_string(),
+        ),
+        hdr::HeaderError::Version(_) => TusError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "tus_version_unsupported",
+            e.to_string(),
+        ),
         _ => TusError::new(StatusCode::BAD_REQUEST, "invalid_header", e.to_string()),
     }
 }
@@ -145,7 +150,9 @@ fn check_version(h: &HeaderMap) -> TusResult<()> {
 fn header_u63(h: &HeaderMap, name: &'static str) -> TusResult<Option<u64>> {
     match h.get(name) {
         None => Ok(None),
-        Some(v) => hdr::parse_u63(name, v.as_bytes()).map(Some).map_err(bad_header),
+        Some(v) => hdr::parse_u63(name, v.as_bytes())
+            .map(Some)
+            .map_err(bad_header),
     }
 }
 
@@ -171,7 +178,10 @@ fn too_large(api: &Api) -> TusError {
 fn bearer(h: &HeaderMap) -> Option<&str> {
     h.get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
 }
 
@@ -198,17 +208,22 @@ async fn authorized(
             "an API key (Authorization: Bearer) or the upload token (?token=) is required",
         ));
     }
-    let row = db::get_upload(&api.inner.db, id).await?.ok_or_else(not_found)?;
+    let row = db::get_upload(&api.inner.db, id)
+        .await?
+        .ok_or_else(not_found)?;
     if let Some(t) = token {
         if t.starts_with(UPLOAD_TOKEN) && secret::verify(t.as_bytes(), &row.token_hash) {
             return Ok(row);
         }
         return Err(not_found());
     }
-    let key = api
-        .authenticate(key.unwrap_or(""))
-        .await?
-        .ok_or_else(|| TusError::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid or revoked API key"))?;
+    let key = api.authenticate(key.unwrap_or("")).await?.ok_or_else(|| {
+        TusError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "invalid or revoked API key",
+        )
+    })?;
     if key.org_id != row.org_id {
         return Err(not_found());
     }
@@ -217,14 +232,24 @@ async fn authorized(
 
 fn check_expiry(u: &UploadRow) -> TusResult<()> {
     if u.completed_at.is_none() && u.expires_at <= now_ms() {
-        return Err(TusError::new(StatusCode::GONE, "upload_expired", "the upload expired").at(u.upload_offset));
+        return Err(
+            TusError::new(StatusCode::GONE, "upload_expired", "the upload expired")
+                .at(u.upload_offset),
+        );
     }
     Ok(())
 }
 
-fn query(q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>) -> TusResult<HashMap<String, String>> {
-    q.map(|Query(q)| q)
-        .map_err(|_| TusError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "malformed query string"))
+fn query(
+    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> TusResult<HashMap<String, String>> {
+    q.map(|Query(q)| q).map_err(|_| {
+        TusError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "malformed query string",
+        )
+    })
 }
 
 // ---- OPTIONS ----
@@ -239,7 +264,11 @@ async fn options(State(api): State<Api>) -> Response {
         "tus-checksum-algorithm",
         HeaderValue::from_static(hdr::CHECKSUM_ALGORITHMS),
     );
-    set(h, "tus-max-size", &api.config().vod.max_upload_bytes.to_string());
+    set(
+        h,
+        "tus-max-size",
+        &api.config().vod.max_upload_bytes.to_string(),
+    );
     res
 }
 
@@ -292,7 +321,14 @@ async fn terminate(
     let lock = api.vod().lock_for(&u.id);
     let _guard = tokio::time::timeout(LOCK_WAIT, lock.lock_owned())
         .await
-        .map_err(|_| TusError::new(StatusCode::LOCKED, "upload_locked", "another request is writing to this upload").at(u.upload_offset))?;
+        .map_err(|_| {
+            TusError::new(
+                StatusCode::LOCKED,
+                "upload_locked",
+                "another request is writing to this upload",
+            )
+            .at(u.upload_offset)
+        })?;
     let _ = tokio::fs::remove_file(api.vod().staging_file(&u.id)).await;
     if u.completed_at.is_none() {
         // The asset never got its bytes: it goes with the upload.
@@ -321,12 +357,24 @@ async fn create(
         Some(k) => api.authenticate(k).await?,
         None => None,
     }
-    .ok_or_else(|| TusError::new(StatusCode::UNAUTHORIZED, "unauthorized", "creating an upload needs an API key (Authorization: Bearer)"))?;
+    .ok_or_else(|| {
+        TusError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "creating an upload needs an API key (Authorization: Bearer)",
+        )
+    })?;
     let length = header_u63(h, "upload-length")?;
     let deferred = match h.get("upload-defer-length") {
         None => false,
         Some(v) if v.as_bytes() == b"1" => true,
-        Some(_) => return Err(TusError::new(StatusCode::BAD_REQUEST, "invalid_header", "Upload-Defer-Length must be 1")),
+        Some(_) => {
+            return Err(TusError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_header",
+                "Upload-Defer-Length must be 1",
+            ))
+        }
     };
     if length.is_some() == deferred {
         return Err(TusError::new(
@@ -350,7 +398,8 @@ async fn create(
         .or_else(|| hdr::metadata_str(&meta, "name"))
         .unwrap_or("upload");
     let name = check_name(name).map_err(TusError::from)?;
-    let policy = check_policy(hdr::metadata_str(&meta, "playback_policy")).map_err(TusError::from)?;
+    let policy =
+        check_policy(hdr::metadata_str(&meta, "playback_policy")).map_err(TusError::from)?;
     // creation-with-upload: a body of the right type is the first chunk.
     let with_body = match h.get(CONTENT_TYPE) {
         Some(ct) if hdr::is_offset_octet_stream(ct.as_bytes()) => true,
@@ -399,21 +448,33 @@ async fn create(
     let mut res = if status.is_success() {
         StatusCode::CREATED.into_response()
     } else {
-        TusError::new(status, "upload_too_large", "the body exceeded the upload's length").error.into_response()
+        TusError::new(
+            status,
+            "upload_too_large",
+            "the body exceeded the upload's length",
+        )
+        .error
+        .into_response()
     };
     let hm = res.headers_mut();
     tus_common(hm);
     set(hm, "location", &location);
     set(hm, "clutchcall-asset-id", &n.asset.id);
     set(hm, "upload-offset", &upload.upload_offset.to_string());
-    set(hm, "upload-expires", &hdr::http_date(upload.expires_at / 1000));
+    set(
+        hm,
+        "upload-expires",
+        &hdr::http_date(upload.expires_at / 1000),
+    );
     Ok(res)
 }
 
 fn parse_checksum(h: &HeaderMap) -> TusResult<Option<[u8; 32]>> {
     match h.get("upload-checksum") {
         None => Ok(None),
-        Some(v) => hdr::parse_checksum(v.as_bytes()).map(Some).map_err(bad_header),
+        Some(v) => hdr::parse_checksum(v.as_bytes())
+            .map(Some)
+            .map_err(bad_header),
     }
 }
 
@@ -441,8 +502,14 @@ async fn patch(
         )
         .at(u.upload_offset));
     }
-    let offset = header_u63(h, "upload-offset")?
-        .ok_or_else(|| TusError::new(StatusCode::BAD_REQUEST, "invalid_header", "Upload-Offset is required").at(u.upload_offset))?;
+    let offset = header_u63(h, "upload-offset")?.ok_or_else(|| {
+        TusError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_header",
+            "Upload-Offset is required",
+        )
+        .at(u.upload_offset)
+    })?;
     let length_header = header_u63(h, "upload-length")?;
     let checksum = parse_checksum(h)?;
     let complete = match h.get("upload-complete") {
@@ -453,7 +520,12 @@ async fn patch(
     check_expiry(&u)?;
     if let (Some(have), Some(l)) = (u.upload_length, length_header) {
         if have != i64_of(l) {
-            return Err(TusError::new(StatusCode::BAD_REQUEST, "invalid_header", "Upload-Length differs from the upload's length").at(u.upload_offset));
+            return Err(TusError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_header",
+                "Upload-Length differs from the upload's length",
+            )
+            .at(u.upload_offset));
         }
     }
     if length_header.is_some_and(|l| i64_of(l) > max_bytes(&api)) {
@@ -463,9 +535,18 @@ async fn patch(
     let lock = api.vod().lock_for(&u.id);
     let guard = tokio::time::timeout(LOCK_WAIT, lock.lock_owned())
         .await
-        .map_err(|_| TusError::new(StatusCode::LOCKED, "upload_locked", "another request is writing to this upload").at(u.upload_offset))?;
+        .map_err(|_| {
+            TusError::new(
+                StatusCode::LOCKED,
+                "upload_locked",
+                "another request is writing to this upload",
+            )
+            .at(u.upload_offset)
+        })?;
     // Fresh state under the lock.
-    let u = db::get_upload(&api.inner.db, &u.id).await?.ok_or_else(not_found)?;
+    let u = db::get_upload(&api.inner.db, &u.id)
+        .await?
+        .ok_or_else(not_found)?;
     if u.completed_at.is_some() || i64_of(offset) != u.upload_offset {
         let code = if u.completed_at.is_some() && i64_of(offset) == u.upload_offset {
             "upload_completed"
@@ -550,14 +631,22 @@ async fn spawn_append(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "upload append task failed");
-            Err(TusError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))
+            Err(TusError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            ))
         }
     }
 }
 
 fn io_error(context: &str, e: std::io::Error) -> TusError {
     tracing::error!(error = %e, "{context}");
-    TusError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    TusError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
 }
 
 async fn append(api: &Api, u: &UploadRow, a: Append, body: RawBody) -> TusResult<Appended> {
@@ -581,11 +670,18 @@ async fn append(api: &Api, u: &UploadRow, a: Append, body: RawBody) -> TusResult
     let from_u = u64::try_from(from).unwrap_or(0);
     if on_disk < from_u {
         tracing::error!(upload = %u.id, on_disk, from, "staging file shorter than the committed offset");
-        return Err(TusError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "upload bytes lost").at(from));
+        return Err(TusError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "upload bytes lost",
+        )
+        .at(from));
     }
     // Drop bytes past the committed offset (a crash between write and commit).
     if on_disk > from_u {
-        file.set_len(from_u).await.map_err(|e| io_error("truncate staging file", e))?;
+        file.set_len(from_u)
+            .await
+            .map_err(|e| io_error("truncate staging file", e))?;
     }
     file.seek(std::io::SeekFrom::Start(from_u))
         .await
@@ -618,30 +714,49 @@ async fn append(api: &Api, u: &UploadRow, a: Append, body: RawBody) -> TusResult
             break;
         }
     }
-    w.flush().await.map_err(|e| io_error("flush staging file", e))?;
+    w.flush()
+        .await
+        .map_err(|e| io_error("flush staging file", e))?;
     let file = w.into_inner();
     if let (Some(want), Some(hs)) = (a.checksum, hasher) {
         let got: [u8; 32] = hs.finalize().into();
         if cut || overflow || got != want {
-            file.set_len(from_u).await.map_err(|e| io_error("truncate staging file", e))?;
+            file.set_len(from_u)
+                .await
+                .map_err(|e| io_error("truncate staging file", e))?;
             let status = StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST);
-            return Err(TusError::new(status, "checksum_mismatch", "the body does not match Upload-Checksum").at(from));
+            return Err(TusError::new(
+                status,
+                "checksum_mismatch",
+                "the body does not match Upload-Checksum",
+            )
+            .at(from));
         }
     }
-    file.sync_data().await.map_err(|e| io_error("sync staging file", e))?;
+    file.sync_data()
+        .await
+        .map_err(|e| io_error("sync staging file", e))?;
     drop(file);
     let to = from.saturating_add(i64::try_from(written).unwrap_or(0));
     if written > 0 || (a.length_header.is_some() && u.upload_length.is_none()) {
-        let moved = db::advance_upload(&api.inner.db, &u.id, from, to, a.length_header, now_ms()).await?;
+        let moved =
+            db::advance_upload(&api.inner.db, &u.id, from, to, a.length_header, now_ms()).await?;
         if !moved {
-            return Err(TusError::new(StatusCode::CONFLICT, "upload_offset_mismatch", "the upload moved concurrently"));
+            return Err(TusError::new(
+                StatusCode::CONFLICT,
+                "upload_offset_mismatch",
+                "the upload moved concurrently",
+            ));
         }
         metrics::counter!("clutchcall_vod_upload_bytes_total").increment(written);
     }
     let whole = match (length, a.complete) {
         (Some(l), _) => to == l,
         (None, Some(c)) => c && !cut,
-        (None, None) => !cut && to > 0 && vod::segment::whole_iso_bmff(&path, u64::try_from(to).unwrap_or(0)).await,
+        (None, None) => {
+            !cut && to > 0
+                && vod::segment::whole_iso_bmff(&path, u64::try_from(to).unwrap_or(0)).await
+        }
     };
     let mut completed = false;
     if whole {
@@ -655,7 +770,11 @@ async fn append(api: &Api, u: &UploadRow, a: Append, body: RawBody) -> TusResult
     }
     Ok(Appended {
         offset: to,
-        status: if overflow { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::NO_CONTENT },
+        status: if overflow {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::NO_CONTENT
+        },
         completed,
     })
 }

@@ -21,7 +21,9 @@ impl Api {
     pub async fn run_vod_worker(&self) {
         let vod = self.vod();
         match db::release_leases(&self.inner.db, &vod.node).await {
-            Ok(n) if n > 0 => tracing::info!(jobs = n, "resuming packaging jobs interrupted by a restart"),
+            Ok(n) if n > 0 => {
+                tracing::info!(jobs = n, "resuming packaging jobs interrupted by a restart")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "releasing old job leases failed"),
         }
@@ -34,7 +36,13 @@ impl Api {
                 }
             }
             let lease = self.inner.config.vod.job_lease;
-            let claimed = db::claim_job(&self.inner.db, &vod.node, now_ms(), now_ms().saturating_add(ms(lease))).await;
+            let claimed = db::claim_job(
+                &self.inner.db,
+                &vod.node,
+                now_ms(),
+                now_ms().saturating_add(ms(lease)),
+            )
+            .await;
             match claimed {
                 Ok(Some(job)) => self.run_job(job).await,
                 Ok(None) => {
@@ -54,7 +62,14 @@ impl Api {
     async fn sweep_expired_uploads(&self) -> Result<(), Error> {
         for u in db::expired_uploads(&self.inner.db, now_ms()).await? {
             let _ = tokio::fs::remove_file(self.vod().staging_file(&u.id)).await;
-            db::set_asset_error(&self.inner.db, &u.asset_id, "upload_expired", "the upload expired before it completed", now_ms()).await?;
+            db::set_asset_error(
+                &self.inner.db,
+                &u.asset_id,
+                "upload_expired",
+                "the upload expired before it completed",
+                now_ms(),
+            )
+            .await?;
             db::delete_upload(&self.inner.db, &u.id).await?;
             self.vod().forget_lock(&u.id);
             tracing::info!(upload = %u.id, asset = %u.asset_id, "upload expired");
@@ -90,7 +105,8 @@ impl Api {
             }
             Some(Ok(Some((pb, duration)))) => {
                 metrics::counter!("clutchcall_vod_jobs_total", "outcome" => "ready").increment(1);
-                metrics::histogram!("clutchcall_vod_packaging_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("clutchcall_vod_packaging_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 tracing::info!(job = %job.id, asset = %job.asset_id, playback_id = %pb, secs = started.elapsed().as_secs_f64(), "asset ready");
                 db::finish_job(db, &job.id, &job.asset_id, &pb, duration, now).await
             }
@@ -103,11 +119,13 @@ impl Api {
             Some(Err(JobError::Transient(code, msg))) => {
                 let max = i64::from(self.inner.config.vod.job_max_attempts);
                 if job.attempts >= max {
-                    metrics::counter!("clutchcall_vod_jobs_total", "outcome" => "errored").increment(1);
+                    metrics::counter!("clutchcall_vod_jobs_total", "outcome" => "errored")
+                        .increment(1);
                     tracing::warn!(job = %job.id, attempts = job.attempts, %msg, "packaging failed for good");
                     db::fail_job(db, &job.id, &job.asset_id, code, &msg, now).await
                 } else {
-                    metrics::counter!("clutchcall_vod_jobs_total", "outcome" => "retry").increment(1);
+                    metrics::counter!("clutchcall_vod_jobs_total", "outcome" => "retry")
+                        .increment(1);
                     tracing::warn!(job = %job.id, attempts = job.attempts, %msg, "packaging failed; will retry");
                     let backoff = 2_000i64.saturating_mul(1 << job.attempts.clamp(0, 10));
                     db::retry_job(db, &job.id, &msg, now.saturating_add(backoff), now).await
@@ -123,16 +141,26 @@ impl Api {
     /// gone (deleted meanwhile).
     async fn package_asset(&self, job: &JobRow) -> Result<Option<(String, i64)>, JobError> {
         let db = &self.inner.db;
-        let Some(asset) = db::get_asset_any(db, &job.asset_id).await.map_err(JobError::store)? else {
+        let Some(asset) = db::get_asset_any(db, &job.asset_id)
+            .await
+            .map_err(JobError::store)?
+        else {
             return Ok(None);
         };
         let vod = self.vod();
         let source_key = format!("uploads/{}/source", asset.id);
-        if let Some(u) = db::upload_of_asset(db, &asset.id).await.map_err(JobError::store)? {
+        if let Some(u) = db::upload_of_asset(db, &asset.id)
+            .await
+            .map_err(JobError::store)?
+        {
             let staged = vod.staging_file(&u.id);
             if u.id.starts_with(UPLOAD) && tokio::fs::metadata(&staged).await.is_ok() {
                 // Keep exactly the committed bytes.
-                if let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(&staged).await {
+                if let Ok(f) = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&staged)
+                    .await
+                {
                     let _ = f.set_len(u64::try_from(u.upload_offset).unwrap_or(0)).await;
                 }
                 vod.storage
@@ -157,7 +185,14 @@ impl Api {
                     JobError::Transient("storage_error", e.to_string())
                 }
             })?;
-        let result = vod::package(cfg, &source, &vod.storage, &format!("vod/{}", asset.id), &job.id).await;
+        let result = vod::package(
+            cfg,
+            &source,
+            &vod.storage,
+            &format!("vod/{}", asset.id),
+            &job.id,
+        )
+        .await;
         if !vod.storage.is_local() {
             let _ = tokio::fs::remove_file(&scratch).await;
         }
@@ -180,7 +215,10 @@ impl Api {
             Some(pb) => pb,
             None => secret::new_id(prefix::VOD_PLAYBACK).map_err(JobError::store)?,
         };
-        Ok(Some((pb, i64::try_from(packaged.duration_ms).unwrap_or(i64::MAX))))
+        Ok(Some((
+            pb,
+            i64::try_from(packaged.duration_ms).unwrap_or(i64::MAX),
+        )))
     }
 }
 

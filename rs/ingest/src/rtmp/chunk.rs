@@ -273,8 +273,9 @@ impl Reader {
                 if in_flight >= MAX_STREAMS {
                     return Err(ChunkError::TooManyStreams);
                 }
-                // Sized for typical frames; a hostile declared length allocates no more.
-                BytesMut::with_capacity(st.length.min(256 << 10))
+                // Exactly the declared length (no regrowth copies), up to 1 MiB: a hostile
+                // declaration reserves no more than that, and untouched pages cost nothing.
+                BytesMut::with_capacity(st.length.min(1 << 20))
             }
         };
         let held: usize = self
