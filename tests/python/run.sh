@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q maturin pytest ruff
+.venv/bin/python -m pip install -q -r tests/python/requirements-dev.txt
 [ ! -f tests/python/requirements.txt ] || .venv/bin/python -m pip install -q -r tests/python/requirements.txt
 .venv/bin/python -m pip install -q --force-reinstall --no-deps ./sdk/python
 .venv/bin/ruff check sdk/python tests/python
