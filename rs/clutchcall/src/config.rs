@@ -99,6 +99,11 @@ pub struct ServeArgs {
     /// 720p:720:3000000,480p:480:1500000). [default: none: source only, no re-encode]
     #[arg(long, env = "CLUTCHCALL_VOD_LADDER")]
     pub vod_ladder: Option<String>,
+    /// Complete an upload of unknown length that is not an MP4/MOV file after this many
+    /// seconds without a PATCH (0: never; such uploads then need Upload-Complete: ?1 or
+    /// Upload-Length). [default: 60]
+    #[arg(long, env = "CLUTCHCALL_UPLOAD_IDLE_COMPLETE_SECS")]
+    pub upload_idle_complete_secs: Option<u64>,
 }
 
 /// The optional TOML file: the same keys as the flags, in snake_case.
@@ -125,6 +130,7 @@ struct FileConfig {
     object_store_url: Option<String>,
     max_upload_mb: Option<u64>,
     vod_ladder: Option<String>,
+    upload_idle_complete_secs: Option<u64>,
 }
 
 /// Everything resolved.
@@ -151,6 +157,7 @@ pub struct Settings {
     pub object_store_url: Option<String>,
     pub max_upload_mb: u64,
     pub vod_ladder: Vec<vod::Rung>,
+    pub upload_idle_complete: Duration,
 }
 
 impl Settings {
@@ -237,6 +244,12 @@ impl Settings {
                     .as_deref()
                     .unwrap_or(""),
             )?,
+            upload_idle_complete: Duration::from_secs(
+                serve
+                    .upload_idle_complete_secs
+                    .or(file.upload_idle_complete_secs)
+                    .unwrap_or(60),
+            ),
         })
     }
 }
@@ -251,6 +264,7 @@ impl Settings {
         c.vod.object_store_url = self.object_store_url.clone();
         c.vod.max_upload_bytes = self.max_upload_mb.saturating_mul(1 << 20);
         c.vod.packager.ladder = self.vod_ladder.clone();
+        c.vod.upload_idle_complete = self.upload_idle_complete;
         c
     }
 
@@ -348,6 +362,7 @@ mod tests {
             "max_upload_mb",
             "vod_ladder",
             "relay_max_udp_payload",
+            "upload_idle_complete_secs",
         ] {
             assert!(
                 SAMPLE_CONFIG.contains(&format!("{key} =")),

@@ -6,6 +6,8 @@
 //!   checksums, versions) for the upload endpoint in `api`.
 //! * [`storage`]: object storage through `object_store` (local directory by default,
 //!   S3-compatible by URL; multipart with parts ≥ 5 MiB).
+//! * [`staging`]: appending a PATCH body to an upload's staging file (gathered writes from
+//!   the received frames, writeback while receiving, one `fdatasync` per commit).
 //! * [`boxes`] and [`segment`]: a small ISO-BMFF reader and the splitter that turns ffmpeg's
 //!   fragmented MP4 into CMAF init + media segments (whole GOPs, aligned across renditions).
 //! * [`package`]: ffprobe → ffmpeg (stream copy for H.264/AAC, transcode otherwise, optional
@@ -21,6 +23,7 @@
 pub mod boxes;
 pub mod package;
 pub mod segment;
+pub mod staging;
 pub mod storage;
 pub mod tus;
 

@@ -206,6 +206,24 @@ pub fn plan(track: &Indexed, bounds: &[f64]) -> Vec<Vec<Planned>> {
         .collect()
 }
 
+/// Whether the file at `path` begins like an ISO-BMFF (MP4/MOV) file: its first box header
+/// names one of the top-level boxes such files start with. Such an upload completes when its
+/// bytes are whole ([`whole_iso_bmff`]); the idle rule for uploads of unknown length must not
+/// cut one short.
+pub async fn starts_like_iso_bmff(path: &Path) -> bool {
+    const FIRST: [&[u8; 4]; 7] = [
+        b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide",
+    ];
+    let Ok(mut f) = tokio::fs::File::open(path).await else {
+        return false;
+    };
+    let mut head = [0u8; 8];
+    if f.read_exact(&mut head).await.is_err() {
+        return false;
+    }
+    FIRST.iter().any(|k| head[4..8] == k[..])
+}
+
 /// Whether the first `len` bytes of `path` are a whole ISO-BMFF file: top-level boxes tile
 /// them exactly (no box of unknown size) and include `moov` and `mdat`. Reads box headers
 /// only. How an upload of unknown length learns that it is complete.

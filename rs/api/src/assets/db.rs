@@ -270,6 +270,20 @@ pub async fn expired_uploads(db: &Db, now: i64) -> Result<Vec<UploadRow>, Error>
         .await)?)
 }
 
+/// Incomplete, unexpired uploads of unknown length that have bytes and have not moved since
+/// `idle_before` (candidates for completion by idleness).
+pub async fn idle_uploads(db: &Db, idle_before: i64, now: i64) -> Result<Vec<UploadRow>, Error> {
+    let sql = format!(
+        "SELECT {UPLOAD_COLS} FROM uploads WHERE completed_at IS NULL AND upload_length IS NULL \
+         AND upload_offset > 0 AND updated_at < $1 AND expires_at > $2 ORDER BY updated_at LIMIT 100"
+    );
+    Ok(pool!(db, |p| sqlx::query_as::<_, UploadRow>(&sql)
+        .bind(idle_before)
+        .bind(now)
+        .fetch_all(p)
+        .await)?)
+}
+
 pub async fn set_asset_error(
     db: &Db,
     asset: &str,

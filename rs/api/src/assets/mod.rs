@@ -49,6 +49,11 @@ pub struct VodConfig {
     pub max_upload_bytes: u64,
     /// An incomplete upload expires this long after its creation.
     pub upload_expiry: Duration,
+    /// An upload of unknown length whose bytes do not begin like an MP4/MOV file completes
+    /// once no PATCH has moved it for this long (the recipe's length-less loop cannot say
+    /// "done" otherwise). Zero: never (such uploads then need `Upload-Complete: ?1` or
+    /// `Upload-Length`).
+    pub upload_idle_complete: Duration,
     /// How long a running job's lease lasts (renewed while it runs).
     pub job_lease: Duration,
     /// Attempts before a job that keeps failing (transiently) errors the asset.
@@ -65,6 +70,7 @@ impl VodConfig {
             object_store_url: None,
             max_upload_bytes: 50 << 30,
             upload_expiry: Duration::from_secs(24 * 3600),
+            upload_idle_complete: Duration::from_secs(60),
             job_lease: Duration::from_secs(60),
             job_max_attempts: 3,
             packager: vod::Config {

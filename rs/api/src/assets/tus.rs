@@ -11,7 +11,10 @@
 //! in the REST `size`, or on any PATCH: defer-length); when a PATCH says `Upload-Complete: ?1`;
 //! or, for an upload of unknown length, when the bytes received form a whole ISO-BMFF file
 //! (top-level boxes tile the data exactly and include `moov` and `mdat`): that is how the
-//! recipe's length-less loop ends.
+//! recipe's length-less loop ends. An upload of unknown length whose bytes do not begin like
+//! an MP4/MOV (other containers: MKV, TS, …) completes once no PATCH has moved it for
+//! `upload_idle_complete` (default 60 s; the worker checks, see `worker.rs`); a client that
+//! pauses longer than that and comes back gets 409 `upload_completed`.
 //!
 //! Concurrency: one append per upload at a time (a process-local lock; a second PATCH waits up
 //! to 5 s for a cut-off one to finish, then gets 423 `upload_locked`), and the database offset
@@ -30,7 +33,6 @@ use axum::routing::post;
 use axum::Router;
 use futures::StreamExt as _;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 use vod::tus as hdr;
 
 use super::db::{self, UploadRow};
@@ -649,46 +651,54 @@ fn io_error(context: &str, e: std::io::Error) -> TusError {
     )
 }
 
+/// Frames queued between the request and its writer thread (hyper's frames are up to a few
+/// hundred KiB: this bounds the queue to some tens of MiB).
+const WRITE_QUEUE_FRAMES: usize = 128;
+
+fn staging_error(upload: &str, from: i64, e: vod::staging::StagingError) -> TusError {
+    match e {
+        vod::staging::StagingError::Short { on_disk, offset } => {
+            tracing::error!(upload, on_disk, offset, "staging file shorter than the committed offset");
+            TusError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "upload bytes lost",
+            )
+            .at(from)
+        }
+        vod::staging::StagingError::Io { context, source } => io_error(context, source).at(from),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> TusResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "upload writer thread failed");
+        TusError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    })
+}
+
 async fn append(api: &Api, u: &UploadRow, a: Append, body: RawBody) -> TusResult<Appended> {
     let from = u.upload_offset;
     let length = u.upload_length.or(a.length_header);
     let limit = length.unwrap_or(max_bytes(api));
     let room = u64::try_from(limit.saturating_sub(from)).unwrap_or(0);
     let path = api.vod().staging_file(&u.id);
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .await
-        .map_err(|e| io_error("open staging file", e))?;
-    let on_disk = file
-        .metadata()
-        .await
-        .map_err(|e| io_error("stat staging file", e))?
-        .len();
     let from_u = u64::try_from(from).unwrap_or(0);
-    if on_disk < from_u {
-        tracing::error!(upload = %u.id, on_disk, from, "staging file shorter than the committed offset");
-        return Err(TusError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "upload bytes lost",
-        )
-        .at(from));
-    }
-    // Drop bytes past the committed offset (a crash between write and commit).
-    if on_disk > from_u {
-        file.set_len(from_u)
-            .await
-            .map_err(|e| io_error("truncate staging file", e))?;
-    }
-    file.seek(std::io::SeekFrom::Start(from_u))
-        .await
-        .map_err(|e| io_error("seek staging file", e))?;
-    let mut w = tokio::io::BufWriter::with_capacity(1 << 20, file);
+    // The body's frames go, uncopied, to one blocking writer thread (gathered writes,
+    // writeback while the body still arrives; see `vod::staging`).
+    let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(WRITE_QUEUE_FRAMES);
+    let writer = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || vod::staging::append(&path, from_u, rx))
+    };
     let mut hasher = a.checksum.map(|_| Sha256::new());
-    let mut written = 0u64;
+    let mut sent = 0u64;
     let mut overflow = false;
     let mut cut = false;
     let mut stream = body.into_data_stream();
@@ -700,30 +710,40 @@ async fn append(api: &Api, u: &UploadRow, a: Append, body: RawBody) -> TusResult
                 break;
             }
         };
-        let take = usize::try_from((room - written).min(chunk.len() as u64)).unwrap_or(0);
-        let part = &chunk[..take];
+        let take = usize::try_from((room - sent).min(chunk.len() as u64)).unwrap_or(0);
+        let whole = take == chunk.len();
+        let part = if whole { chunk } else { chunk.slice(..take) };
         if let Some(hs) = hasher.as_mut() {
-            hs.update(part);
+            hs.update(&part);
         }
-        w.write_all(part)
-            .await
-            .map_err(|e| io_error("write staging file", e))?;
-        written += take as u64;
-        if take < chunk.len() {
+        sent += take as u64;
+        // A send fails only when the writer stopped on an error (reported below).
+        if !part.is_empty() && tx.send(part).await.is_err() {
+            break;
+        }
+        if !whole {
             overflow = true;
             break;
         }
     }
-    w.flush()
+    drop(tx);
+    let appender = writer
         .await
-        .map_err(|e| io_error("flush staging file", e))?;
-    let file = w.into_inner();
+        .map_err(|e| {
+            tracing::error!(error = %e, "upload writer thread failed");
+            TusError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+        })?
+        .map_err(|e| staging_error(&u.id, from, e))?;
     if let (Some(want), Some(hs)) = (a.checksum, hasher) {
         let got: [u8; 32] = hs.finalize().into();
         if cut || overflow || got != want {
-            file.set_len(from_u)
-                .await
-                .map_err(|e| io_error("truncate staging file", e))?;
+            blocking(move || appender.discard())
+                .await?
+                .map_err(|e| staging_error(&u.id, from, e))?;
             let status = StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST);
             return Err(TusError::new(
                 status,
@@ -733,10 +753,10 @@ async fn append(api: &Api, u: &UploadRow, a: Append, body: RawBody) -> TusResult
             .at(from));
         }
     }
-    file.sync_data()
-        .await
-        .map_err(|e| io_error("sync staging file", e))?;
-    drop(file);
+    // The one durability point of this PATCH: fdatasync before the offset moves.
+    let written = blocking(move || appender.commit())
+        .await?
+        .map_err(|e| staging_error(&u.id, from, e))?;
     let to = from.saturating_add(i64::try_from(written).unwrap_or(0));
     if written > 0 || (a.length_header.is_some() && u.upload_length.is_none()) {
         let moved =

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::db::{self, JobRow};
-use super::UPLOAD;
+use super::{JOB, UPLOAD};
 use crate::secret::{self, prefix};
 use crate::{now_ms, Api, Error};
 
@@ -16,9 +16,14 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Api {
-    /// The VOD worker: runs packaging jobs until the future is dropped (put it in the binary's
+    /// The VOD worker: runs packaging jobs, and completes idle uploads of unknown length
+    /// (`upload_idle_complete`), until the future is dropped (put it in the binary's
     /// `select!`). Spawns nothing; the ffmpeg children of a job die with it.
     pub async fn run_vod_worker(&self) {
+        tokio::join!(self.run_jobs(), self.run_idle_completion());
+    }
+
+    async fn run_jobs(&self) {
         let vod = self.vod();
         match db::release_leases(&self.inner.db, &vod.node).await {
             Ok(n) if n > 0 => {
@@ -57,6 +62,53 @@ impl Api {
                 }
             }
         }
+    }
+
+    /// Complete uploads of unknown length that went idle (see [`super::VodConfig`]): checked
+    /// every quarter of the idle period (at most every 5 s), independently of running jobs.
+    async fn run_idle_completion(&self) {
+        let idle = self.inner.config.vod.upload_idle_complete;
+        if idle.is_zero() {
+            return std::future::pending().await;
+        }
+        let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = self.complete_idle_uploads(idle).await {
+                tracing::warn!(error = %e, "completing idle uploads failed");
+            }
+        }
+    }
+
+    async fn complete_idle_uploads(&self, idle: Duration) -> Result<(), Error> {
+        let db = &self.inner.db;
+        let vod = self.vod();
+        let before = now_ms().saturating_sub(ms(idle));
+        for u in db::idle_uploads(db, before, now_ms()).await? {
+            // A PATCH still running holds the lock (its offset is not committed yet): skip.
+            let lock = vod.lock_for(&u.id);
+            let Ok(_guard) = lock.try_lock_owned() else {
+                continue;
+            };
+            let Some(u) = db::get_upload(db, &u.id).await? else {
+                continue;
+            };
+            if u.completed_at.is_some() || u.upload_length.is_some() || u.updated_at >= before {
+                continue;
+            }
+            // An MP4/MOV completes when its bytes are whole; a paused one must not be cut
+            // short (it expires instead if its client never comes back).
+            if vod::segment::starts_like_iso_bmff(&vod.staging_file(&u.id)).await {
+                continue;
+            }
+            let job = secret::new_id(JOB)?;
+            if db::complete_upload(db, &u, u.upload_offset, &job, now_ms()).await? {
+                vod.jobs.notify_one();
+                metrics::counter!("clutchcall_vod_uploads_completed_total").increment(1);
+                tracing::info!(upload = %u.id, asset = %u.asset_id, bytes = u.upload_offset, idle_secs = idle.as_secs(), "idle upload of unknown length complete; packaging queued");
+            }
+        }
+        Ok(())
     }
 
     async fn sweep_expired_uploads(&self) -> Result<(), Error> {

@@ -398,6 +398,24 @@ mod tests {
     }
 
     #[test]
+    fn new_header_abandons_a_partial_message() {
+        let mut r = Reader::new();
+        // 200-byte message on csid 4: first 128-byte chunk only.
+        let mut wire = vec![0x04, 0, 0, 0, 0, 0, 200, 9, 1, 0, 0, 0];
+        wire.extend_from_slice(&[7u8; 128]);
+        // A fresh fmt-0 header on csid 4 (a 3-byte message) replaces it.
+        wire.extend_from_slice(&[0x04, 0, 0, 40, 0, 0, 3, 8, 1, 0, 0, 0, 1, 2, 3]);
+        r.push(&wire);
+        let m = r.poll().ok().flatten();
+        assert_eq!(
+            m.map(|m| (m.timestamp, m.type_id, m.payload)),
+            Some((40, 8, Bytes::from_static(&[1, 2, 3])))
+        );
+        assert_eq!(r.poll(), Ok(None));
+        assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
     fn hostile_inputs() {
         let mut r = Reader::new();
         // Declared 17 MiB message.
