@@ -2,6 +2,7 @@
 # Upload throughput (clutchcall's tus endpoint vs @tus/server, same client, same run, loopback,
 # local disk) and packaging time (10-minute 1080p H.264/AAC remux; transcode realtime factor).
 # Usage: bench/upload-vod/run.sh [upload MiB, default 1024] [repeats, default 3]
+# Env: UPLOAD_ONLY=1 (skip packaging), PERF=<file> (perf record -g the engine during uploads).
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
@@ -17,25 +18,56 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 head -c "$((mib << 20))" /dev/urandom > "$work/blob"
 
-# clutchcall
+# Both servers: loopback, the same client (upload.mjs: POST with Upload-Length, then 64 MiB
+# PATCHes streamed from the same file), the same disk ($work), runs interleaved. Before each
+# run: `sync`, so neither inherits the other's dirty pages as writeback (@tus/server's FileStore
+# never fsyncs; clutchcall fsyncs each PATCH before acknowledging it). After each clutchcall
+# run the engine's packaging job (ffprobe rejects the random bytes: not_media) is waited for,
+# so it never runs during the next upload.
+# PERF=<file>: `perf record -g` the engine during its uploads (report: perf report -i <file>).
 port=$(free_port); rport=$(free_port)
 CLUTCHCALL_LOG=warn CLUTCHCALL_RTMP=127.0.0.1:0 "$bin" serve --data-dir "$work/cc" --http "127.0.0.1:$port" --relay "127.0.0.1:$rport" > "$work/cc.log" 2>&1 &
+ccpid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 key=$(sed -n 's/^CLUTCHCALL_CREDENTIALS=//p' "$work/cc/credentials")
+org=$(sed -n 's/^CLUTCHCALL_ORG_ID=//p' "$work/cc/credentials")
 # @tus/server
 tport=$(free_port)
 mkdir -p "$work/tusd"
 node "$here/tus-server.mjs" "$tport" "$work/tusd" > "$work/tus.log" 2>&1 &
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$tport/files" && break; sleep 0.1; done
+if [ -n "${PERF:-}" ]; then
+  perf record -g -F 999 -p "$ccpid" -o "$PERF" 2>"$work/perf.log" & perfpid=$!
+  sleep 1
+fi
+settle() { # wait (≤ 60 s) until no asset is uploading/processing
+  for _ in $(seq 600); do
+    curl -sf -H "authorization: Bearer $key" "http://127.0.0.1:$port/v1/orgs/$org/assets?limit=100" \
+      | grep -q '"status":"\(processing\|uploading\)"' || return 0
+    sleep 0.1
+  done
+}
+mbps() { sed -n 's/.*"mbps":\([0-9.]*\).*/\1/p'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "== upload ${mib} MiB, 64 MiB PATCHes, ${reps} runs each (interleaved)"
+: > "$work/cc.mbps"; : > "$work/tus.mbps"
 for i in $(seq "$reps"); do
-  echo "clutchcall $(node "$here/upload.mjs" "http://127.0.0.1:$port/v1/uploads" "$work/blob" 64 "Bearer $key")"
+  sync
+  r=$(node "$here/upload.mjs" "http://127.0.0.1:$port/v1/uploads" "$work/blob" 64 "Bearer $key")
+  echo "clutchcall $r"; echo "$r" | mbps >> "$work/cc.mbps"
+  settle
   rm -rf "$work/cc/uploads/"* "$work/cc/objects/uploads" 2>/dev/null || true
-  echo "tus-server $(node "$here/upload.mjs" "http://127.0.0.1:$tport/files" "$work/blob" 64)"
+  sync
+  r=$(node "$here/upload.mjs" "http://127.0.0.1:$tport/files" "$work/blob" 64)
+  echo "tus-server $r"; echo "$r" | mbps >> "$work/tus.mbps"
   rm -rf "$work/tusd/"* 2>/dev/null || true
 done
+if [ -n "${PERF:-}" ]; then kill -INT "$perfpid"; wait "$perfpid" || true; fi
+cc_med=$(median < "$work/cc.mbps"); tus_med=$(median < "$work/tus.mbps")
+echo "median MB/s: clutchcall $cc_med, tus-server $tus_med, ratio $(awk -v a="$cc_med" -v b="$tus_med" 'BEGIN {printf "%.2f", a/b}')x"
 rm -f "$work/blob"
+[ -n "${UPLOAD_ONLY:-}" ] && exit 0
 
 echo "== packaging: 10-minute 1080p25 H.264/AAC (1-minute clip encoded once, concatenated x10)"
 ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1920x1080:rate=25:duration=60 \

@@ -1031,3 +1031,89 @@ async fn tus_upload_until(s: &TestServer, url: &str, bytes: &[u8], stop: usize) 
 
 #[allow(dead_code)]
 fn _unused(_: &Path) {}
+
+/// The media file remuxed to MPEG-TS (not ISO-BMFF: no structure says when it is whole).
+fn media_ts() -> &'static [u8] {
+    static M: OnceLock<Vec<u8>> = OnceLock::new();
+    M.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, out) = (dir.path().join("m.mp4"), dir.path().join("m.ts"));
+        std::fs::write(&src, media()).unwrap();
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&src)
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(&out)
+            .status()
+            .expect("ffmpeg")
+            .success();
+        assert!(ok);
+        std::fs::read(out).unwrap()
+    })
+}
+
+mod idle_completion {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        idle_non_mp4_upload_of_unknown_length_completes(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        idle_non_mp4_upload_of_unknown_length_completes(Backend::Postgres).await;
+    }
+}
+
+/// `upload_idle_complete`: a length-less upload that is not an MP4 completes once no PATCH has
+/// moved it for the idle period, and is packaged; a paused MP4 (which completes by structure
+/// when whole) is left alone; a PATCH after completion is 409 `upload_completed`.
+async fn idle_non_mp4_upload_of_unknown_length_completes(backend: Backend) {
+    let Some(s) = TestServer::start_with(backend, |c| {
+        c.vod.upload_idle_complete = Duration::from_millis(300);
+    })
+    .await
+    else {
+        return;
+    };
+    let _w = start_worker(&s.api);
+    // First a paused MP4: idle longer than the TS below, and still uploading at the end.
+    let (mp4_url, mp4_id) = create(&s, json!({ "name": "paused.mp4" })).await;
+    tus_upload_until(&s, &mp4_url, media(), media().len() / 2).await;
+
+    let ts = media_ts();
+    let (url, id) = create(&s, json!({ "name": "Session-Recording.ts" })).await;
+    let mut offset = 0usize;
+    while offset < ts.len() {
+        let end = (offset + (64 << 10)).min(ts.len());
+        let r = tus_patch(&s, &url, offset as u64, ts[offset..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert!(
+            r.headers().get("upload-complete").is_none(),
+            "nothing in the bytes says a TS file is whole"
+        );
+        offset = end;
+    }
+    let a = wait_status(&s, &id, "ready").await;
+    assert_eq!(a["upload"]["length"], json!(ts.len()), "{a}");
+    assert_eq!(a["size_bytes"], json!(ts.len()), "{a}");
+    let pb = a["playback_id"].as_str().unwrap();
+    let cat = send(s.anon(Method::GET, &format!("/vod/{pb}/catalog.json"))).await;
+    assert_eq!(cat.0, StatusCode::OK);
+    assert!(cat.1["tracks"].as_array().is_some_and(|t| t.len() >= 2));
+    // Completed: more bytes are refused with the completed code.
+    let r = tus_patch(&s, &url, ts.len() as u64, b"more".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(code_of(r).await.1["error"]["code"], "upload_completed");
+    // The sweep that completed the TS saw the (older, idler) MP4 too and left it.
+    let m = asset(&s, &mp4_id).await;
+    assert_eq!(m["status"], "uploading", "{m}");
+    assert_eq!(m["upload"]["offset"], json!(media().len() / 2));
+}

@@ -405,7 +405,13 @@ async fn run(
             "-dn".into(),
         ]);
         if copy_audio {
-            args.extend(["-c:a".into(), "copy".into()]);
+            // ADTS AAC (MPEG-TS, raw .aac sources) must become raw AAC + AudioSpecificConfig in
+            // MP4; the filter passes AAC that already is (MP4/MOV sources) through.
+            args.extend(
+                ["-c:a", "copy", "-bsf:a", "aac_adtstoasc"]
+                    .iter()
+                    .map(|s| (*s).to_owned()),
+            );
         } else {
             args.extend(
                 ["-c:a", "aac", "-b:a", "128k", "-ac", "2"]

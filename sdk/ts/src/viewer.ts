@@ -266,10 +266,10 @@ export class Viewer {
 
   /**
    * Start at the first keyframe buffered (fast first frame), then hold the live edge: play
-   * slightly faster while more than {@link LIVE_TARGET_S} + 0.2 s behind the newest video, back
-   * to 1× near the target, and seek when far behind (after a stall or a background tab). A
-   * tighter target (0.1 s / +0.1 s) measured worse on loopback: the element runs dry, stalls and
-   * rebuffers.
+   * {@link CATCH_UP_RATE}× while more than {@link LIVE_TARGET_S} + 0.1 s behind the newest
+   * video, back to 1× within 0.05 s of the target, and seek when far behind (after a stall or a
+   * background tab). Measured on loopback (bench/glass-to-glass): a wider band (+0.2 s) left
+   * ~0.3 s of buffer; a tighter target (0.1 s) ran the element dry (stall, rebuffer).
    */
   private keepLive(feeder: Feeder): void {
     const video = this.video as HTMLVideoElement;
@@ -283,7 +283,7 @@ export class Viewer {
       const lag = end - video.currentTime;
       if (lag > Math.max(3, 2 * this.groupDurationS)) {
         video.currentTime = Math.max(b.start(b.length - 1), end - LIVE_TARGET_S);
-      } else if (lag > LIVE_TARGET_S + 0.2) {
+      } else if (lag > LIVE_TARGET_S + 0.1) {
         if (video.playbackRate !== CATCH_UP_RATE) video.playbackRate = CATCH_UP_RATE;
       } else if (lag < LIVE_TARGET_S + 0.05 && video.playbackRate !== 1) {
         video.playbackRate = 1;

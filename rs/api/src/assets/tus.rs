@@ -652,8 +652,9 @@ fn io_error(context: &str, e: std::io::Error) -> TusError {
 }
 
 /// Frames queued between the request and its writer thread (hyper's frames are up to a few
-/// hundred KiB: this bounds the queue to some tens of MiB).
-const WRITE_QUEUE_FRAMES: usize = 128;
+/// hundred KiB). Short, so that frames are written while still in cache and the server's
+/// read buffers are reused soon.
+const WRITE_QUEUE_FRAMES: usize = 32;
 
 fn staging_error(upload: &str, from: i64, e: vod::staging::StagingError) -> TusError {
     match e {
@@ -717,7 +718,7 @@ async fn append(api: &Api, u: &UploadRow, a: Append, body: RawBody) -> TusResult
             hs.update(&part);
         }
         sent += take as u64;
-        // A send fails only when the writer stopped on an error (reported below).
+        // A send fails only when the writer stopped on an error (reported by its join).
         if !part.is_empty() && tx.send(part).await.is_err() {
             break;
         }

@@ -25,6 +25,18 @@ impl Api {
 
     async fn run_jobs(&self) {
         let vod = self.vod();
+        // Scratch left by runs of this node that died (the work dir is this node's own).
+        let work = &self.inner.config.vod.packager.work_dir;
+        if let Ok(mut dir) = tokio::fs::read_dir(work).await {
+            while let Ok(Some(e)) = dir.next_entry().await {
+                if e.file_name().to_string_lossy().starts_with("job_") {
+                    let p = e.path();
+                    if tokio::fs::remove_dir_all(&p).await.is_err() {
+                        let _ = tokio::fs::remove_file(&p).await;
+                    }
+                }
+            }
+        }
         match db::release_leases(&self.inner.db, &vod.node).await {
             Ok(n) if n > 0 => {
                 tracing::info!(jobs = n, "resuming packaging jobs interrupted by a restart")
@@ -237,12 +249,14 @@ impl Api {
                     JobError::Transient("storage_error", e.to_string())
                 }
             })?;
+        // A scratch directory per attempt: the ffmpeg of an attempt whose engine was killed
+        // (SIGKILL leaves children running) must never write into the files of the next.
         let result = vod::package(
             cfg,
             &source,
             &vod.storage,
             &format!("vod/{}", asset.id),
-            &job.id,
+            &format!("{}.{}", job.id, job.attempts),
         )
         .await;
         if !vod.storage.is_local() {

@@ -2298,9 +2298,18 @@ var MoqtSession = class _MoqtSession {
   peerSetupSeen;
   /** Connect, exchange SETUP, and start serving incoming streams. */
   static async connect(opts) {
+    const hash = opts.certificateSha256 ?? await fetchCertificateHash(opts);
+    const handshake = { failed: false };
+    try {
+      return await _MoqtSession.open(opts, hash, handshake);
+    } catch (e) {
+      if (handshake.failed && hash !== void 0 && opts.certificateSha256 === void 0) return _MoqtSession.open(opts, void 0, handshake);
+      throw e;
+    }
+  }
+  static async open(opts, hash, handshake) {
     const url = connectUrl(opts.url, opts.token);
     const connectOpts = { protocols: [MOQT_PROTOCOL] };
-    const hash = opts.certificateSha256 ?? await fetchCertificateHash(opts);
     if (hash !== void 0) connectOpts.serverCertificateHashes = [{ algorithm: "sha-256", value: hexToBytes(hash) }];
     const factory = opts.transport ?? browserWebTransport;
     let wt;
@@ -2309,6 +2318,10 @@ var MoqtSession = class _MoqtSession {
     } catch (e) {
       throw new StreamsError("network", `cannot open WebTransport to ${opts.url}: ${String(e)}`, { cause: e });
     }
+    wt.ready.then(
+      () => void 0,
+      () => void (handshake.failed = true)
+    );
     const session = new _MoqtSession(wt, url);
     const timeoutMs = opts.connectTimeoutMs ?? 1e4;
     let timer;
@@ -2324,6 +2337,7 @@ var MoqtSession = class _MoqtSession {
           try {
             await wt.ready;
           } catch (e) {
+            handshake.failed = true;
             throw new StreamsError("network", `WebTransport to ${opts.url} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
           }
           session.start();
@@ -3766,10 +3780,10 @@ var Viewer = class {
   }
   /**
    * Start at the first keyframe buffered (fast first frame), then hold the live edge: play
-   * slightly faster while more than {@link LIVE_TARGET_S} + 0.2 s behind the newest video, back
-   * to 1× near the target, and seek when far behind (after a stall or a background tab). A
-   * tighter target (0.1 s / +0.1 s) measured worse on loopback: the element runs dry, stalls and
-   * rebuffers.
+   * {@link CATCH_UP_RATE}× while more than {@link LIVE_TARGET_S} + 0.1 s behind the newest
+   * video, back to 1× within 0.05 s of the target, and seek when far behind (after a stall or a
+   * background tab). Measured on loopback (bench/glass-to-glass): a wider band (+0.2 s) left
+   * ~0.3 s of buffer; a tighter target (0.1 s) ran the element dry (stall, rebuffer).
    */
   keepLive(feeder) {
     const video = this.video;
@@ -3783,7 +3797,7 @@ var Viewer = class {
       const lag = end - video.currentTime;
       if (lag > Math.max(3, 2 * this.groupDurationS)) {
         video.currentTime = Math.max(b.start(b.length - 1), end - LIVE_TARGET_S);
-      } else if (lag > LIVE_TARGET_S + 0.2) {
+      } else if (lag > LIVE_TARGET_S + 0.1) {
         if (video.playbackRate !== CATCH_UP_RATE) video.playbackRate = CATCH_UP_RATE;
       } else if (lag < LIVE_TARGET_S + 0.05 && video.playbackRate !== 1) {
         video.playbackRate = 1;

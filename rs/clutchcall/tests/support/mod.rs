@@ -155,3 +155,90 @@ impl Drop for Engine {
         self.stop();
     }
 }
+
+// ---- restarts on the same data directory (vod_restart.rs) ----
+
+impl Engine {
+    /// `serve` (open namespace prefix, as [`Engine::start`]) on an existing `data_dir`: an
+    /// engine restart. Fresh loopback ports, so the HTTP address may differ from the last run.
+    pub fn start_in(data_dir: &std::path::Path, extra: &[&str]) -> Engine {
+        Self::start_in_env(data_dir, extra, &[])
+    }
+
+    /// [`Engine::start_in`] with extra environment variables for the engine process.
+    pub fn start_in_env(
+        data_dir: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> Engine {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clutchcall"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--relay",
+                "127.0.0.1:0",
+                "--rtmp",
+                "127.0.0.1:0",
+            ])
+            .args(["--public-prefix", ""])
+            .args(extra)
+            .env(
+                "CLUTCHCALL_LOG",
+                std::env::var("CLUTCHCALL_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn clutchcall");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        let (http, relay) = loop {
+            assert!(
+                Instant::now() < deadline,
+                "engine did not start; stdout: {seen:?}"
+            );
+            let Some(Ok(line)) = lines.next() else {
+                panic!("engine exited early; stdout: {seen:?}")
+            };
+            seen.push(line.clone());
+            if let Some(rest) = line.strip_prefix("clutchcall listening ") {
+                let part = |key: &str| {
+                    rest.split_whitespace()
+                        .find_map(|p| p.strip_prefix(key))
+                        .and_then(|v| v.split(',').next())
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                };
+                break (
+                    part("http=").expect("http addr"),
+                    part("relay=").expect("relay addr"),
+                );
+            }
+        };
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Engine {
+            child,
+            http,
+            relay,
+            data_dir: data_dir.to_path_buf(),
+            stdout: seen,
+        }
+    }
+
+    /// SIGKILL (a crash: no drain, no cleanup) and reap; the data directory is kept and
+    /// returned for [`Engine::start_in`]. Children of the engine (ffmpeg) are not signalled.
+    pub fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::take(&mut self.data_dir);
+        // Reaped: never signal this pid again (it may be reused).
+        std::mem::forget(self);
+        dir
+    }
+}

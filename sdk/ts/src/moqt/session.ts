@@ -604,9 +604,21 @@ export class MoqtSession {
 
   /** Connect, exchange SETUP, and start serving incoming streams. */
   static async connect(opts: SessionOptions): Promise<MoqtSession> {
+    const hash = opts.certificateSha256 ?? (await fetchCertificateHash(opts));
+    const handshake = { failed: false };
+    try {
+      return await MoqtSession.open(opts, hash, handshake);
+    } catch (e) {
+      // A hash found by "auto" discovery may belong to an engine whose relay has a WebPKI
+      // certificate (which serverCertificateHashes cannot pin): try once without it.
+      if (handshake.failed && hash !== undefined && opts.certificateSha256 === undefined) return MoqtSession.open(opts, undefined, handshake);
+      throw e;
+    }
+  }
+
+  private static async open(opts: SessionOptions, hash: string | undefined, handshake: { failed: boolean }): Promise<MoqtSession> {
     const url = connectUrl(opts.url, opts.token);
     const connectOpts: ConnectOptions = { protocols: [MOQT_PROTOCOL] };
-    const hash = opts.certificateSha256 ?? (await fetchCertificateHash(opts));
     if (hash !== undefined) connectOpts.serverCertificateHashes = [{ algorithm: "sha-256", value: hexToBytes(hash) }];
     const factory = opts.transport ?? browserWebTransport;
     let wt: WebTransportLike;
@@ -615,6 +627,10 @@ export class MoqtSession {
     } catch (e) {
       throw new StreamsError("network", `cannot open WebTransport to ${opts.url}: ${String(e)}`, { cause: e });
     }
+    wt.ready.then(
+      () => undefined,
+      () => void (handshake.failed = true),
+    );
     const session = new MoqtSession(wt, url);
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -630,6 +646,7 @@ export class MoqtSession {
           try {
             await wt.ready;
           } catch (e) {
+            handshake.failed = true;
             throw new StreamsError("network", `WebTransport to ${opts.url} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
           }
           session.start();
