@@ -32,10 +32,10 @@ use tracing::debug;
 use web_transport_quinn::{SendStream, Session};
 
 use crate::auth::Action;
-use crate::error::{done, request, SessionError, AUTH_FAILED};
+use crate::error::{done, request, SessionError};
 use crate::io::{self, Reader};
 use crate::registry::NamespaceEvent;
-use crate::session::{reject, request_ok, track_name, Ctx, PrefixKind};
+use crate::session::{reject, reject_auth, request_ok, track_name, Ctx, PrefixKind};
 use crate::track::{Location, Subgroup, SubgroupEnd, Track, TrackEvent};
 
 /// What a joining FETCH needs to know about the subscription it joins.
@@ -71,7 +71,7 @@ async fn authorize_or_reject(
     {
         Ok(g) => Ok(g),
         Err(e @ SessionError::Unauthorized(_)) => {
-            reject(send, request::UNAUTHORIZED, AUTH_FAILED).await;
+            reject_auth(send).await;
             Err(e)
         }
         Err(e) => Err(e),

@@ -17,10 +17,10 @@ use tracing::{debug, info};
 use web_transport_quinn::SendStream;
 
 use crate::auth::Action;
-use crate::error::{close, done, request, SessionError, AUTH_FAILED};
+use crate::error::{close, done, SessionError};
 use crate::io::{self, Reader};
 use crate::registry::{Claim, FeedId, Upstream};
-use crate::session::{self, reject, request_ok, track_name, Ctx};
+use crate::session::{self, reject_auth, request_ok, track_name, Ctx};
 use crate::track::{Object, SubgroupEnd, Track, TrackEnd, TrackInfo};
 
 /// Largest object payload the relay accepts (bigger ones reset the stream).
@@ -157,7 +157,7 @@ async fn authorize_or_reject(
     match ctx.authorize(action, namespace, track, params, scope).await {
         Ok(guard) => Ok(guard),
         Err(e @ SessionError::Unauthorized(_)) => {
-            reject(send, request::UNAUTHORIZED, AUTH_FAILED).await;
+            reject_auth(send).await;
             Err(e)
         }
         Err(e) => Err(e),

@@ -258,6 +258,14 @@ impl Drop for PrefixClaim {
     }
 }
 
+/// Refuse a request for its credentials: REQUEST_ERROR (UNAUTHORIZED, `auth_failed`), then wait
+/// briefly until the peer has it (the stream is acknowledged) before the caller closes the
+/// session, so a browser sees the reason instead of a bare "connection lost".
+pub(crate) async fn reject_auth(send: &mut SendStream) {
+    reject(send, request::UNAUTHORIZED, AUTH_FAILED).await;
+    let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
+}
+
 /// Send REQUEST_ERROR and finish the stream.
 pub(crate) async fn reject(send: &mut SendStream, code: u64, reason: &str) {
     let msg = RequestError {
