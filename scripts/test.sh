@@ -15,7 +15,7 @@ step() {
 }
 
 step "cargo build" cargo build --locked --workspace --all-targets
-step "cargo test" cargo test --locked --workspace -- --test-threads 2
+step "cargo test" cargo test --locked --workspace --no-fail-fast -- --test-threads 2
 step "cargo clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
 step "python sdk tests (ruff + pytest)" bash tests/python/run.sh
 if [ -f sdk/ts/package.json ]; then

@@ -31,7 +31,7 @@ pub const BATCH_BYTES: usize = 8 << 20;
 /// Most frames in one `writev` (well under `IOV_MAX`).
 const BATCH_FRAMES: usize = 256;
 /// Written bytes after which an intermediate `fdatasync` starts the writeback.
-pub const WRITEBACK_BYTES: u64 = 1 << 62;
+pub const WRITEBACK_BYTES: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StagingError {

@@ -47,8 +47,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * `publicPrefix` ('' by default: every namespace open, no tokens) is passed as
  * `--public-prefix`; `null` leaves it out so stream keys and playback tokens are enforced.
  *
- * Returns { httpUrl, relayUrl, httpPort, relayPort, dataDir, credentials(), output(), stop() };
- * `credentials()` reads `<data-dir>/credentials` → { apiKey, orgId }.
+ * Returns { httpUrl, relayUrl, httpPort, relayPort, dataDir, credentials(), rtmpAddr(), output(), stop() };
+ * `credentials()` reads `<data-dir>/credentials` → { apiKey, orgId }; `rtmpAddr()` is the RTMP
+ * ingest address the engine printed (`host:port`).
  * `stop()` sends SIGTERM, waits for the exit (SIGKILL after `stopTimeoutMs`), removes the data
  * directory and returns the exit code; call it in `after`/`t.after`.
  */
@@ -138,5 +139,8 @@ export async function startEngine({
     return { apiKey: get('CLUTCHCALL_CREDENTIALS'), orgId: get('CLUTCHCALL_ORG_ID') };
   };
 
-  return { httpUrl, relayUrl, httpPort, relayPort, dataDir, credentials, output: () => output, stop };
+  // The RTMP listener's address (`rtmp=ADDR` on the `clutchcall listening …` stdout line).
+  const rtmpAddr = () => output.match(/^clutchcall listening .*\brtmp=(\S+)/m)?.[1];
+
+  return { httpUrl, relayUrl, httpPort, relayPort, dataDir, credentials, rtmpAddr, output: () => output, stop };
 }

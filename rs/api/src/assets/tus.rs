@@ -659,7 +659,12 @@ const WRITE_QUEUE_FRAMES: usize = 32;
 fn staging_error(upload: &str, from: i64, e: vod::staging::StagingError) -> TusError {
     match e {
         vod::staging::StagingError::Short { on_disk, offset } => {
-            tracing::error!(upload, on_disk, offset, "staging file shorter than the committed offset");
+            tracing::error!(
+                upload,
+                on_disk,
+                offset,
+                "staging file shorter than the committed offset"
+            );
             TusError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -671,9 +676,7 @@ fn staging_error(upload: &str, from: i64, e: vod::staging::StagingError) -> TusE
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> TusResult<T> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> TusResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         tracing::error!(error = %e, "upload writer thread failed");
         TusError::new(
