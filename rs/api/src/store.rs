@@ -31,11 +31,12 @@ pub enum Db {
 macro_rules! on_pool {
     ($db:expr, |$p:ident| $body:expr) => {
         match $db {
-            Db::Sqlite($p) => $body,
-            Db::Postgres($p) => $body,
+            $crate::store::Db::Sqlite($p) => $body,
+            $crate::store::Db::Postgres($p) => $body,
         }
     };
 }
+pub(crate) use on_pool;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrgRow {

@@ -4,14 +4,7 @@
 use crate::store::{Cursor, Db};
 use crate::Error;
 
-macro_rules! pool {
-    ($db:expr, |$p:ident| $body:expr) => {
-        match $db {
-            Db::Sqlite($p) => $body,
-            Db::Postgres($p) => $body,
-        }
-    };
-}
+use crate::store::on_pool as pool;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AssetRow {
