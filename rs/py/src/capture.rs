@@ -495,8 +495,18 @@ async fn run_session(
             loop {
                 tokio::select! {
                     c = &mut closed => break Failure::from_close(&c),
-                    r = pumps.join_next() => if r.is_none() {
-                        break Failure::Ended("every track ended".into());
+                    r = pumps.join_next() => match r {
+                        // A subscription cut off without PUBLISH_DONE: the session is going
+                        // down; report how it closed rather than a clean end.
+                        Some(Ok(false)) => {
+                            let c = tokio::time::timeout(options.timeout, &mut closed).await;
+                            break match c {
+                                Ok(c) => Failure::from_close(&c),
+                                Err(_) => Failure::Network("a subscription was cut off".into()),
+                            };
+                        }
+                        Some(_) => {}
+                        None => break Failure::Ended("every track ended".into()),
                     },
                 }
             }
@@ -517,7 +527,7 @@ async fn subscribe_all(
     options: &Options,
     wanted: Wanted,
     events: &mpsc::Sender<Ev>,
-) -> Result<JoinSet<()>, Failure> {
+) -> Result<JoinSet<bool>, Failure> {
     let ns = playback.namespace.as_str();
     let latest = || SubscribeOptions {
         start: Start::Latest,
@@ -624,7 +634,7 @@ async fn subscribe_all(
                             .await
                             .is_err()
                         {
-                            return;
+                            return true;
                         }
                     }
                     Some(Event::Ended { reason, code }) => {
@@ -634,9 +644,10 @@ async fn subscribe_all(
                             reason
                         };
                         let _ = events.send(Ev::Ended { gen, track, reason }).await;
-                        return;
+                        return true;
                     }
-                    None => return,
+                    // The subscription stopped without PUBLISH_DONE.
+                    None => return false,
                 }
             }
         });
