@@ -191,14 +191,15 @@ impl Client {
             }
             Verify::Pinned(hashes) => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
-                    hashes: hashes.clone(),
+                .with_custom_certificate_verifier(Arc::new(LeafVerifier {
+                    pins: Some(hashes.clone()),
                     provider: provider.clone(),
                 }))
                 .with_no_client_auth(),
             Verify::InsecureAcceptAnyCertificate => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(InsecureVerifier {
+                .with_custom_certificate_verifier(Arc::new(LeafVerifier {
+                    pins: None,
                     provider: provider.clone(),
                 }))
                 .with_no_client_auth(),
@@ -389,14 +390,16 @@ async fn resolve(host: &Host<&str>, port: u16) -> Result<(String, SocketAddr), C
     }
 }
 
-/// `serverCertificateHashes` semantics: the leaf's SHA-256 must be pinned.
+/// Checks the server's leaf certificate against pinned SHA-256 fingerprints
+/// (`serverCertificateHashes` semantics), or accepts any certificate when `pins` is `None`
+/// (tests only). Either way the handshake signature is verified.
 #[derive(Debug)]
-struct PinnedVerifier {
-    hashes: Vec<Fingerprint>,
+struct LeafVerifier {
+    pins: Option<Vec<Fingerprint>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedVerifier {
+impl ServerCertVerifier for LeafVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -405,8 +408,11 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(pins) = &self.pins else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let fingerprint = Fingerprint::of(end_entity);
-        if self.hashes.contains(&fingerprint) {
+        if pins.contains(&fingerprint) {
             Ok(ServerCertVerified::assertion())
         } else {
             tracing::debug!(%fingerprint, "server certificate not pinned");
@@ -414,59 +420,6 @@ impl ServerCertVerifier for PinnedVerifier {
                 rustls::CertificateError::ApplicationVerificationFailure,
             ))
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Accepts any certificate (tests only); still checks the handshake signature.
-#[derive(Debug)]
-struct InsecureVerifier {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for InsecureVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -489,23 +489,24 @@ async fn run_session(
     let result = subscribe_all(gen, &conn, playback, options, wanted, events).await;
     let failure = match result {
         Ok(mut pumps) => {
-            // Until every track ended, or the session closed.
+            // Until every track ended, or the session closed. A subscription that stops
+            // without PUBLISH_DONE means the session is going down: report how it closed
+            // (`network`), not a clean end.
             let closed = conn.closed();
             tokio::pin!(closed);
+            let mut cut_off = false;
             loop {
                 tokio::select! {
                     c = &mut closed => break Failure::from_close(&c),
                     r = pumps.join_next() => match r {
-                        // A subscription cut off without PUBLISH_DONE: the session is going
-                        // down; report how it closed rather than a clean end.
-                        Some(Ok(false)) => {
-                            let c = tokio::time::timeout(options.timeout, &mut closed).await;
-                            break match c {
+                        Some(Ok(true)) => {}
+                        Some(_) => cut_off = true,
+                        None if cut_off => {
+                            break match tokio::time::timeout(options.timeout, &mut closed).await {
                                 Ok(c) => Failure::from_close(&c),
-                                Err(_) => Failure::Network("a subscription was cut off".into()),
+                                Err(_) => Failure::Network("subscriptions stopped without PUBLISH_DONE".into()),
                             };
                         }
-                        Some(_) => {}
                         None => break Failure::Ended("every track ended".into()),
                     },
                 }
