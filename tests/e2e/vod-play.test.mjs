@@ -34,12 +34,12 @@ after(async () => {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-test('recipe 3: createUpload from the SDK, upload, then the viewer plays pb_… with audio', async () => {
+test('recipe 3: createUpload from the SDK, upload, then the viewer plays pb_… with audio; seeking works', async () => {
   const file = join(dir, 'Session-Recording.mp4');
   execFileSync('ffmpeg', [
     '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25:duration=12',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=12',
+    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25:duration=40',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=40',
     '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '50', '-pix_fmt', 'yuv420p', '-c:a', 'aac', file,
   ]);
   const bytes = new Uint8Array(await readFile(file));
@@ -93,6 +93,24 @@ test('recipe 3: createUpload from the SDK, upload, then the viewer plays pb_… 
   assert.ok(b.currentTime > a.currentTime);
   assert.ok(b.audioDecodedBytes > a.audioDecodedBytes, JSON.stringify({ a, b }));
   assert.equal(b.width, 640);
+
+  // Seeking: forward past what the player buffers ahead (30 s), then back to the start; each
+  // time the element lands at the target and keeps decoding frames from there.
+  for (const target of [35, 1]) {
+    await view.evaluate((t) => { document.querySelector('video').currentTime = t; }, target);
+    let s;
+    for (let i = 0; i < 150; i++) {
+      s = await view.evaluate(videoStats);
+      if (s.currentTime > target + 0.5 && s.currentTime < target + 4.5) break;
+      await sleep(200);
+    }
+    assert.ok(s.currentTime > target + 0.5 && s.currentTime < target + 4.5, `seek to ${target}: ${JSON.stringify(s)}`);
+    const before = s.totalVideoFrames;
+    await sleep(1000);
+    const after = await view.evaluate(videoStats);
+    assert.ok(after.totalVideoFrames > before, `frames after the seek to ${target}: ${JSON.stringify({ s, after })}`);
+    assert.deepEqual(await view.evaluate(() => window.player.errors), []);
+  }
   await view.evaluate(() => window.player.viewer.stop());
   await page.context().close();
   await view.context().close();

@@ -153,3 +153,22 @@ export function vodSegmentUrl(catalogUrl: string, track: CatalogTrack, index: nu
   u.search = base.search;
   return u.toString();
 }
+
+/**
+ * Index of the VOD segment that holds `seconds` of `track`'s timeline, from the catalog's
+ * `segmentStartTime`, `segmentDurations` and `timescale`: 0 before the first segment, the last
+ * one past the end. Without timing fields (an older catalog) it answers 0, so a player falls
+ * back to reading from the start.
+ */
+export function vodSegmentAt(track: CatalogTrack, seconds: number): number {
+  const durations = track.segmentDurations;
+  const timescale = track.timescale;
+  if (durations === undefined || durations.length === 0 || timescale === undefined || timescale <= 0) return 0;
+  const target = seconds * timescale;
+  let end = track.segmentStartTime ?? 0;
+  for (let i = 0; i < durations.length; i++) {
+    end += durations[i] as number;
+    if (target < end) return i;
+  }
+  return durations.length - 1;
+}

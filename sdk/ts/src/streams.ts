@@ -109,7 +109,7 @@ function pageToken(): string | undefined {
 }
 
 export { Publisher, type PublisherOptions, TRACK_PRIORITY, videoCodecCandidates } from "./publisher.js";
-export { Viewer, type ViewerOptions, type PlayOptions, chooseRendition, ThroughputEstimator } from "./viewer.js";
+export { Viewer, type ViewerOptions, type ViewerStats, type PlayOptions, chooseRendition, ThroughputEstimator } from "./viewer.js";
 export { LiveInput, LiveInputs, Assets, type LiveInputData, type LiveInputList, type IngestKind, type SignedPlaybackUrl } from "./control.js";
 export {
   StreamsError,

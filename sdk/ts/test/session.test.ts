@@ -107,4 +107,10 @@ test("ABR decision", () => {
   assert.equal(chooseRendition(r, 0, 5_000_000, 1, 1, false), 0);
   assert.equal(chooseRendition(r, 1, 4_000_000, 1, 1, false), 0);
   assert.equal(chooseRendition(r, 1, 50_000_000, 1, 1, true), 0);
+  // At the live edge the buffer holds about the latency target (0.15 s), never half a group:
+  // that is enough to go up; an empty buffer is not.
+  assert.equal(chooseRendition(r, 0, 20_000_000, 0.15, 1, false), 1);
+  assert.equal(chooseRendition(r, 0, 20_000_000, 0, 1, false), 0);
+  // No measurement yet: stay.
+  assert.equal(chooseRendition(r, 1, undefined, 1, 1, false), 1);
 });

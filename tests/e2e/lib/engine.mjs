@@ -47,11 +47,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * `publicPrefix` ('' by default: every namespace open, no tokens) is passed as
  * `--public-prefix`; `null` leaves it out so stream keys and playback tokens are enforced.
  *
- * Returns { httpUrl, relayUrl, httpPort, relayPort, dataDir, credentials(), rtmpAddr(), output(), stop() };
+ * Returns { httpUrl, relayUrl, httpPort, relayPort, dataDir, pid, credentials(), rtmpAddr(), output(), stop() };
  * `credentials()` reads `<data-dir>/credentials` → { apiKey, orgId }; `rtmpAddr()` is the RTMP
  * ingest address the engine printed (`host:port`).
  * `stop()` sends SIGTERM, waits for the exit (SIGKILL after `stopTimeoutMs`), removes the data
- * directory and returns the exit code; call it in `after`/`t.after`.
+ * directory (unless `stop({ keepDataDir: true })`) and returns the exit code; call it in
+ * `after`/`t.after`. `pid` is the engine's process id (its ffmpeg ladder children are its
+ * children).
+ *
+ * Restarting "the same engine" (GOAWAY tests): stop the first with `{ keepDataDir: true }`, then
+ * `startEngine({ dataDir, httpPort, relayPort })` with the first one's values: same database
+ * (inputs, keys, signing keys), same HTTP and relay ports (a new self-signed certificate).
  */
 export async function startEngine({
   bin = ENGINE_BIN,
@@ -60,13 +66,16 @@ export async function startEngine({
   publicPrefix = '',
   readyTimeoutMs = 30_000,
   stopTimeoutMs = 10_000,
+  dataDir: reuseDataDir = undefined,
+  httpPort: reuseHttpPort = undefined,
+  relayPort: reuseRelayPort = undefined,
 } = {}) {
   if (!existsSync(bin)) {
     throw new Error(`engine binary not found at ${bin}: run \`cargo build -p clutchcall\` first`);
   }
-  const dataDir = await mkdtemp(join(tmpdir(), 'clutchcall-e2e-'));
-  const httpPort = await freeTcpPort();
-  const relayPort = await freeUdpPort();
+  const dataDir = reuseDataDir ?? (await mkdtemp(join(tmpdir(), 'clutchcall-e2e-')));
+  const httpPort = reuseHttpPort ?? (await freeTcpPort());
+  const relayPort = reuseRelayPort ?? (await freeUdpPort());
   const child = spawn(
     bin,
     [
@@ -101,16 +110,16 @@ export async function startEngine({
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const relayUrl = `https://127.0.0.1:${relayPort}`;
 
-  const stop = async () => {
+  const stop = async ({ keepDataDir = false } = {}) => {
     if (!exit) {
       child.kill('SIGTERM');
       const timer = sleep(stopTimeoutMs).then(() => 'timeout');
       if ((await Promise.race([exited, timer])) === 'timeout') {
         child.kill('SIGKILL');
-        await exited;
       }
+      await exited;
     }
-    await rm(dataDir, { recursive: true, force: true });
+    if (!keepDataDir) await rm(dataDir, { recursive: true, force: true });
     return exit;
   };
 
@@ -142,5 +151,5 @@ export async function startEngine({
   // The RTMP listener's address (`rtmp=ADDR` on the `clutchcall listening …` stdout line).
   const rtmpAddr = () => output.match(/^clutchcall listening .*\brtmp=(\S+)/m)?.[1];
 
-  return { httpUrl, relayUrl, httpPort, relayPort, dataDir, credentials, rtmpAddr, output: () => output, stop };
+  return { httpUrl, relayUrl, httpPort, relayPort, dataDir, pid: child.pid, credentials, rtmpAddr, output: () => output, stop };
 }

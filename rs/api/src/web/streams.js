@@ -314,6 +314,14 @@ function parseCatalog(input) {
       const v = num(k);
       if (v !== void 0) out[k] = v;
     }
+    for (const k of ["segmentCount", "segmentStartTime"]) {
+      const v = num(k);
+      if (v !== void 0) out[k] = v;
+    }
+    const durations = t["segmentDurations"];
+    if (Array.isArray(durations) && durations.every((d) => typeof d === "number" && Number.isFinite(d) && d >= 0)) {
+      out["segmentDurations"] = durations;
+    }
     return out;
   });
   const c = { version, tracks };
@@ -2303,7 +2311,13 @@ var MoqtSession = class _MoqtSession {
     try {
       return await _MoqtSession.open(opts, hash, handshake);
     } catch (e) {
-      if (handshake.failed && hash !== void 0 && opts.certificateSha256 === void 0) return _MoqtSession.open(opts, void 0, handshake);
+      if (!handshake.failed || opts.certificateSha256 !== void 0) throw e;
+      if (hash !== void 0) {
+        forgetCertificateHash(opts);
+        const fresh = await fetchCertificateHash(opts);
+        if (fresh !== void 0 && fresh.toLowerCase() !== hash.toLowerCase()) return _MoqtSession.open(opts, fresh, { failed: false });
+      }
+      if (hash !== void 0) return _MoqtSession.open(opts, void 0, handshake);
       throw e;
     }
   }
@@ -2993,16 +3007,7 @@ function connectUrl(url, token) {
   return u.toString();
 }
 var hashCache = /* @__PURE__ */ new Map();
-async function fetchCertificateHash(opts) {
-  const mode = opts.certificateHashUrl ?? "auto";
-  if (mode === false) return void 0;
-  const f = opts.fetch ?? (typeof fetch === "function" ? (i, init) => fetch(i, init) : void 0);
-  if (f === void 0) return void 0;
-  if (mode !== "auto") {
-    const h = await fetchHash(f, mode);
-    if (h === void 0) throw new StreamsError("network", `no hex SHA-256 certificate hash at ${mode}`);
-    return h;
-  }
+function hashSources(opts) {
   const relay = new URL(opts.url.replace(/^moqt:\/\//, "https://"));
   const bases = [];
   const here = typeof location !== "undefined" && /^https?:$/.test(location.protocol) ? location.href : void 0;
@@ -3014,7 +3019,22 @@ async function fetchCertificateHash(opts) {
   }
   if (typeof location !== "undefined" && /^https?:$/.test(location.protocol)) bases.push(location.origin);
   bases.push(`http://${relay.host}`);
-  const key = `${relay.host}|${bases.join("|")}`;
+  return { key: `${relay.host}|${bases.join("|")}`, bases };
+}
+function forgetCertificateHash(opts) {
+  hashCache.delete(hashSources(opts).key);
+}
+async function fetchCertificateHash(opts) {
+  const mode = opts.certificateHashUrl ?? "auto";
+  if (mode === false) return void 0;
+  const f = opts.fetch ?? (typeof fetch === "function" ? (i, init) => fetch(i, init) : void 0);
+  if (f === void 0) return void 0;
+  if (mode !== "auto") {
+    const h = await fetchHash(f, mode);
+    if (h === void 0) throw new StreamsError("network", `no hex SHA-256 certificate hash at ${mode}`);
+    return h;
+  }
+  const { key, bases } = hashSources(opts);
   let p = hashCache.get(key);
   if (p === void 0) {
     p = (async () => {
@@ -3025,7 +3045,10 @@ async function fetchCertificateHash(opts) {
       return void 0;
     })();
     hashCache.set(key, p);
-    setTimeout(() => hashCache.delete(key), 6e4);
+    const entry = p;
+    setTimeout(() => {
+      if (hashCache.get(key) === entry) hashCache.delete(key);
+    }, 6e4);
   }
   return p;
 }
@@ -3577,6 +3600,18 @@ function vodSegmentUrl(catalogUrl, track, index) {
   u.search = base.search;
   return u.toString();
 }
+function vodSegmentAt(track, seconds) {
+  const durations = track.segmentDurations;
+  const timescale = track.timescale;
+  if (durations === void 0 || durations.length === 0 || timescale === void 0 || timescale <= 0) return 0;
+  const target = seconds * timescale;
+  let end = track.segmentStartTime ?? 0;
+  for (let i = 0; i < durations.length; i++) {
+    end += durations[i];
+    if (target < end) return i;
+  }
+  return durations.length - 1;
+}
 
 // src/viewer.ts
 var LIVE_TARGET_S = 0.15;
@@ -3592,8 +3627,15 @@ var Feeder = class {
   queue = [];
   busy = false;
   append(bytes) {
+    return this.run({ bytes });
+  }
+  /** Remove `[from, to)` (seconds) after the queued operations. */
+  remove(from, to) {
+    return this.run({ from, to });
+  }
+  run(op) {
     return new Promise((resolve, reject) => {
-      this.queue.push({ bytes, resolve, reject });
+      this.queue.push({ op, resolve, reject });
       this.pump();
     });
   }
@@ -3608,7 +3650,11 @@ var Feeder = class {
     }
   }
   pump() {
-    if (this.busy || this.sb.updating) return;
+    if (this.busy) return;
+    if (this.sb.updating) {
+      this.sb.addEventListener("updateend", () => this.pump(), { once: true });
+      return;
+    }
     const item = this.queue.shift();
     if (item === void 0) return;
     this.busy = true;
@@ -3624,26 +3670,40 @@ var Feeder = class {
     const fail = () => done(new StreamsError("media_error", "SourceBuffer append failed"));
     this.sb.addEventListener("updateend", ok);
     this.sb.addEventListener("error", fail);
+    const op = item.op;
     try {
-      this.sb.appendBuffer(item.bytes);
+      if ("bytes" in op) {
+        this.sb.appendBuffer(op.bytes);
+      } else {
+        if (op.to <= op.from) {
+          done();
+          return;
+        }
+        this.sb.remove(op.from, op.to);
+      }
     } catch (e) {
-      if (e instanceof DOMException && e.name === "QuotaExceededError") {
+      if ("bytes" in op && e instanceof DOMException && e.name === "QuotaExceededError") {
+        done();
+        return;
+      }
+      if (!("bytes" in op)) {
         done();
         return;
       }
       done(new StreamsError("media_error", `appendBuffer: ${String(e)}`, { cause: e }));
     }
   }
-  /** Remove media older than `keepSeconds` behind `time`. */
+  /** Remove everything buffered (a new timeline follows, e.g. after reconnecting). */
+  clear() {
+    const b = this.sb.buffered;
+    if (b.length === 0) return Promise.resolve();
+    return this.remove(0, Math.max(b.end(b.length - 1), 1) + 1);
+  }
+  /** Remove media older than `keepSeconds` behind `time` (skipped while operations are queued). */
   trim(time, keepSeconds) {
-    if (this.sb.updating || this.sb.buffered.length === 0) return;
+    if (this.busy || this.queue.length > 0 || this.sb.buffered.length === 0) return;
     const start = this.sb.buffered.start(0);
-    if (time - keepSeconds > start + 1) {
-      try {
-        this.sb.remove(start, time - keepSeconds);
-      } catch {
-      }
-    }
+    if (time - keepSeconds > start + 1) void this.remove(start, time - keepSeconds);
   }
 };
 var ThroughputEstimator = class {
@@ -3663,15 +3723,31 @@ function chooseRendition(renditions, current, throughputBps, bufferAheadS, group
   if (cur === void 0) return 0;
   if (stalledRecently || throughputBps !== void 0 && throughputBps < (cur.bitrate ?? 0) * 1.2) return Math.max(0, current - 1);
   const up = renditions[current + 1];
-  if (up !== void 0 && throughputBps !== void 0 && throughputBps > (up.bitrate ?? 0) * 1.6 && bufferAheadS >= groupDurationS / 2) {
+  if (up !== void 0 && throughputBps !== void 0 && throughputBps > (up.bitrate ?? 0) * 1.6 && bufferAheadS >= Math.min(groupDurationS / 2, LIVE_TARGET_S / 3)) {
     return current + 1;
   }
   return current;
 }
+var freshStats = () => ({
+  joinGroup: void 0,
+  firstObject: void 0,
+  firstGroup: void 0,
+  lastGroup: void 0,
+  objects: 0,
+  bytes: 0,
+  video: void 0,
+  audio: void 0,
+  migrations: 0,
+  switches: 0,
+  catalogs: 0
+});
+var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 var Viewer = class {
   constructor(ctx, options = {}) {
     this.ctx = ctx;
     this.options = options;
+    this.pinned = options.rendition;
+    this.cap = options.maxBitrate;
   }
   ctx;
   options;
@@ -3687,17 +3763,10 @@ var Viewer = class {
   lastStall = -Infinity;
   groupDurationS = 1;
   feeders = /* @__PURE__ */ new Map();
-  info = {
-    joinGroup: void 0,
-    firstObject: void 0,
-    firstGroup: void 0,
-    lastGroup: void 0,
-    objects: 0,
-    bytes: 0,
-    video: void 0,
-    audio: void 0,
-    migrations: 0
-  };
+  live;
+  pinned;
+  cap;
+  info = freshStats();
   /** Use this `<video>` element for playback. */
   attach(video) {
     this.video = video;
@@ -3710,7 +3779,7 @@ var Viewer = class {
     this.stopped = false;
     this.started = false;
     const gen = ++this.generation;
-    this.info = { joinGroup: void 0, firstObject: void 0, firstGroup: void 0, lastGroup: void 0, objects: 0, bytes: 0, video: void 0, audio: void 0, migrations: 0 };
+    this.info = freshStats();
     try {
       const kind = playbackKind(id);
       if (kind === "live") await this.playLive(id, opts, gen);
@@ -3726,10 +3795,40 @@ var Viewer = class {
   /**
    * What the viewer is playing: the relay's newest video group when it subscribed (`joinGroup`,
    * from SUBSCRIBE_OK), the first (group, object) and latest group received (live), objects and
-   * bytes received, the chosen rendition track names and how often it moved sessions (GOAWAY).
+   * bytes received, the playing rendition track names, how often it moved sessions (GOAWAY),
+   * switched video renditions and read a catalog.
    */
   get stats() {
     return { ...this.info, throughputBps: this.throughput.bitsPerSecond };
+  }
+  /**
+   * Live: the video renditions of the playing altGroup in the newest catalog, lowest bitrate
+   * first (empty before the first catalog and for VOD).
+   */
+  get renditions() {
+    return this.live?.video ?? [];
+  }
+  /** Live: the video rendition playing now (its data is what MSE receives). */
+  get rendition() {
+    return this.live?.lanes.get("video")?.current;
+  }
+  /** Live: the newest catalog read from `.catalog`. */
+  get catalog() {
+    return this.live?.catalog;
+  }
+  /**
+   * Play this video rendition (a name from {@link renditions}) from the next group boundary on;
+   * `undefined` hands the choice back to ABR. A name the catalog does not list is kept and used
+   * once it appears.
+   */
+  setRendition(name) {
+    this.pinned = name;
+    this.reconsider();
+  }
+  /** Cap ABR at `bitsPerSecond` from the next group boundary on (`undefined`: no cap). */
+  setMaxBitrate(bitsPerSecond) {
+    this.cap = bitsPerSecond;
+    this.reconsider();
   }
   /** Stop playback and release the session and the MediaSource. */
   stop() {
@@ -3738,6 +3837,8 @@ var Viewer = class {
     this.teardown();
   }
   teardown() {
+    if (this.live?.timer !== void 0) clearInterval(this.live.timer);
+    this.live = void 0;
     for (const s of this.subs) s.close();
     this.subs = [];
     this.session?.close(0, "viewer stopped");
@@ -3756,6 +3857,16 @@ var Viewer = class {
   error(gen, e) {
     if (gen !== this.generation || this.stopped) return;
     this.options.onError?.(toStreamsError(e));
+  }
+  /**
+   * An error from `session` (a subscription ending with it, a refused request): reported only
+   * while that session is the current one and not going away — a session that sent GOAWAY is
+   * replaced, and its close is expected.
+   */
+  sessionError(session, gen, e) {
+    if (session !== this.session || session.goAway !== void 0 || this.live?.migrating === true) return;
+    if (e instanceof SessionClosedError || session.isClosed) return;
+    this.error(gen, e);
   }
   // ---------------------------------------------------------------- shared MSE setup
   async openMediaSource() {
@@ -3781,29 +3892,51 @@ var Viewer = class {
   /**
    * Start at the first keyframe buffered (fast first frame), then hold the live edge: play
    * {@link CATCH_UP_RATE}× while more than {@link LIVE_TARGET_S} + 0.1 s behind the newest
-   * video, back to 1× within 0.05 s of the target, and seek when far behind (after a stall or a
+   * frame, back to 1× within 0.05 s of the target, and seek when far behind (after a stall or a
    * background tab). Measured on loopback (bench/glass-to-glass): a wider band (+0.2 s) left
    * ~0.3 s of buffer; a tighter target (0.1 s) ran the element dry (stall, rebuffer).
+   *
+   * Works on the element's `buffered` ranges, the intersection of the audio and video
+   * SourceBuffers (what can actually play). A playhead outside every range, or stuck at the end
+   * of one with a later range buffered (a rendition switch, a reconnect, audio starting later
+   * than video), jumps to the start of the next range; past everything buffered (a new
+   * timeline after reconnecting to a restarted relay) it jumps to the newest range.
    */
-  keepLive(feeder) {
+  keepLive() {
     const video = this.video;
-    const b = feeder.sb.buffered;
+    if (video === void 0 || this.mediaSource === void 0) return;
+    const b = video.buffered;
     if (b.length === 0) return;
-    const end = b.end(b.length - 1);
-    if (video.currentTime < b.start(0) || video.currentTime === 0 && !this.started) {
-      video.currentTime = b.start(b.length - 1);
+    const t = video.currentTime;
+    const last = b.length - 1;
+    const end = b.end(last);
+    let inRange = -1;
+    for (let i = 0; i < b.length; i++) {
+      if (t >= b.start(i) - 0.05 && t <= b.end(i) + 0.05) inRange = i;
+    }
+    let seekTo;
+    if (!this.started && t === 0) {
+      seekTo = b.start(last);
+    } else if (inRange < 0) {
+      for (let i = 0; i < b.length && seekTo === void 0; i++) if (b.start(i) > t) seekTo = b.start(i);
+      seekTo ??= b.start(last);
+    } else if (inRange < last && b.end(inRange) - t < 0.1 && video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA) {
+      seekTo = b.start(inRange + 1);
+    }
+    if (seekTo !== void 0) {
+      video.currentTime = seekTo;
       startPlayback(video);
     } else {
-      const lag = end - video.currentTime;
+      const lag = end - t;
       if (lag > Math.max(3, 2 * this.groupDurationS)) {
-        video.currentTime = Math.max(b.start(b.length - 1), end - LIVE_TARGET_S);
+        video.currentTime = Math.max(b.start(last), end - LIVE_TARGET_S);
       } else if (lag > LIVE_TARGET_S + 0.1) {
         if (video.playbackRate !== CATCH_UP_RATE) video.playbackRate = CATCH_UP_RATE;
       } else if (lag < LIVE_TARGET_S + 0.05 && video.playbackRate !== 1) {
         video.playbackRate = 1;
       }
     }
-    feeder.trim(video.currentTime, 20);
+    for (const f of this.feeders.values()) f.trim(video.currentTime, 20);
   }
   // ---------------------------------------------------------------- live
   async liveTarget(id, opts) {
@@ -3820,205 +3953,468 @@ var Viewer = class {
     if (namespace === void 0) throw new StreamsError("invalid_argument", `cannot tell the namespace of ${id}: pass orgId, a token with an org claim, or play(id, { namespace })`);
     return { info, relayUrl, namespace };
   }
-  async playLive(id, opts, gen) {
-    const { info, relayUrl, namespace } = await this.liveTarget(id, opts);
-    const ns = namespaceFromString(namespace);
-    const msReady = this.openMediaSource();
-    msReady.catch(() => void 0);
-    const sessionOpts = {
+  sessionOptions(relayUrl, info) {
+    return {
       ...this.ctx.session,
       url: relayUrl,
       ...this.ctx.token !== void 0 ? { token: this.ctx.token } : {},
       ...info?.certificateSha256 !== void 0 ? { certificateSha256: info.certificateSha256 } : {}
     };
+  }
+  /** Keep `sub` to close on stop (and forget the ones already over). */
+  keepSub(sub) {
+    this.subs = this.subs.filter((s) => !s.closed);
+    this.subs.push(sub);
+  }
+  token() {
+    return this.ctx.token !== void 0 ? { token: this.ctx.token } : {};
+  }
+  async playLive(id, opts, gen) {
+    const { info, relayUrl, namespace } = await this.liveTarget(id, opts);
+    const ns = namespaceFromString(namespace);
+    const msReady = this.openMediaSource();
+    msReady.catch(() => void 0);
+    const sessionOpts = this.sessionOptions(relayUrl, info);
     const session = await MoqtSession.connect(sessionOpts);
     if (gen !== this.generation) {
       session.close(0, "superseded");
       return;
     }
-    this.session = session;
-    void session.closed.then((e) => {
-      if (this.session === session) this.error(gen, e);
-    });
-    session.onGoAway = () => void this.migrate(sessionOpts, ns, gen);
-    const catalog = await this.fetchLiveCatalog(session, ns);
-    const canPlay = (t) => typeof MediaSource !== "undefined" && MediaSource.isTypeSupported(mseType(t));
-    const r = pickRenditions(catalog, canPlay);
-    if (r.video.length === 0 && r.audio.length === 0) throw new StreamsError("not_supported", "no playable track in the catalog");
-    const groupMs = catalog.tracks.find((t) => t.maxGroupDuration !== void 0)?.maxGroupDuration;
-    if (groupMs !== void 0) this.groupDurationS = groupMs / 1e3;
+    const live = {
+      gen,
+      id,
+      opts,
+      ns,
+      sessionOpts,
+      resolved: info !== void 0,
+      catalog: void 0,
+      video: [],
+      audio: [],
+      lanes: /* @__PURE__ */ new Map(),
+      migrating: false,
+      timer: void 0
+    };
+    this.live = live;
+    this.adoptSession(session, gen);
+    await this.openCatalog(session, live, performance.now() + 15e3);
+    const deadline = performance.now() + 1500;
+    while ((live.video.length === 0 || live.audio.length === 0) && performance.now() < deadline && gen === this.generation) await sleep(100);
+    if (gen !== this.generation) return;
+    if (live.video.length === 0 && live.audio.length === 0) throw new StreamsError("not_supported", "no playable track in the catalog");
     const ms = await msReady;
     this.watchStart(gen);
+    live.timer = setInterval(() => {
+      if (gen === this.generation) this.keepLive();
+    }, 250);
     const lanes = [];
-    if (r.video.length > 0) lanes.push(this.liveLane(session, ns, r.video, ms, gen, true));
-    if (r.audio.length > 0) lanes.push(this.liveLane(session, ns, r.audio, ms, gen, false));
-    await Promise.all(lanes);
+    for (const role of ["video", "audio"]) {
+      const list = role === "video" ? live.video : live.audio;
+      if (list.length > 0) lanes.push(this.startLane(live, role, session, ms));
+    }
+    await Promise.race([
+      Promise.all(lanes),
+      session.closed.then((e) => {
+        if (session.goAway === void 0) throw e;
+        return new Promise(() => void 0);
+      })
+    ]);
   }
-  async fetchLiveCatalog(session, ns) {
-    const deadline = performance.now() + 15e3;
+  /** Make `session` the current one: GOAWAY moves to a new session; any other close is an error. */
+  adoptSession(session, gen) {
+    this.session = session;
+    session.onGoAway = () => void this.migrate(gen);
+    void session.closed.then((e) => {
+      if (gen !== this.generation || this.stopped || this.session !== session) return;
+      if (this.live?.migrating === true) return;
+      if (session.goAway !== void 0) void this.migrate(gen);
+      else this.error(gen, e);
+    });
+    if (session.goAway !== void 0) void this.migrate(gen);
+  }
+  setCatalog(live, c) {
+    live.catalog = c;
+    this.info.catalogs++;
+    const r = pickRenditions(c, (t) => typeof MediaSource !== "undefined" && MediaSource.isTypeSupported(mseType(t)));
+    live.video = r.video;
+    live.audio = r.audio;
+    const groupMs = c.tracks.find((t) => t.maxGroupDuration !== void 0)?.maxGroupDuration;
+    if (groupMs !== void 0) this.groupDurationS = groupMs / 1e3;
+  }
+  /**
+   * Subscribe `.catalog` (retrying while the broadcast does not exist yet, until `deadline`),
+   * resolve with the first catalog, and keep applying the following ones (each catalog group's
+   * object 0 is a full catalog).
+   */
+  async openCatalog(session, live, deadline) {
+    const gen = live.gen;
+    let sub;
     for (; ; ) {
       try {
-        const sub = await session.subscribe(ns, CATALOG_TRACK, { join: "current", priority: 0, ...this.ctx.token !== void 0 ? { token: this.ctx.token } : {} });
-        this.subs.push(sub);
-        for await (const o of sub) {
-          if (o.objectId === 0n) {
-            const c = parseCatalog(o.payload);
-            sub.close();
-            return c;
-          }
-        }
-        throw new StreamsError("media_error", "catalog track ended without a catalog");
+        sub = await session.subscribe(live.ns, CATALOG_TRACK, { join: "current", priority: 0, ...this.token() });
+        break;
       } catch (e) {
-        if (e instanceof RequestError && e.errorCode === BigInt(RequestErrorCode.DOES_NOT_EXIST) && performance.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 500));
+        if (e instanceof RequestError && e.errorCode === BigInt(RequestErrorCode.DOES_NOT_EXIST) && performance.now() < deadline && gen === this.generation) {
+          await sleep(500);
           continue;
         }
         throw e;
       }
     }
-  }
-  /** One media type: subscribe a rendition, feed MSE, switch renditions at group boundaries. */
-  async liveLane(session, ns, renditions, ms, gen, isVideo) {
-    let index = isVideo ? initialRendition(renditions) : renditions.length - 1;
-    let current = renditions[index];
-    const note = (t) => {
-      if (isVideo) this.info.video = t.name;
-      else this.info.audio = t.name;
-    };
-    note(current);
-    const role = isVideo ? "video" : "audio";
-    const existing = this.feeders.get(role);
-    if (existing !== void 0) existing.changeType(mseType(current));
-    const feeder = existing ?? new Feeder(ms.addSourceBuffer(mseType(current)), mseType(current));
-    this.feeders.set(role, feeder);
-    const token = this.ctx.token !== void 0 ? { token: this.ctx.token } : {};
-    const priority = isVideo ? 2 : 1;
-    const lane = { active: await session.subscribe(ns, current.name, { join: "current", priority, ...token }), pending: void 0 };
-    this.subs.push(lane.active);
-    if (isVideo) this.info.joinGroup = lane.active.largest?.group;
-    let chain = Promise.resolve();
-    const enqueue = (f) => {
-      chain = chain.then(f).catch((e) => this.error(gen, e));
-    };
-    const appendInit = async (t) => {
-      if (t.initData === void 0) throw new StreamsError("media_error", `track ${t.name} has no initData`);
-      await feeder.append(base64Decode(t.initData));
-    };
-    enqueue(() => appendInit(current));
-    let resolveFirst;
-    const firstData = new Promise((r) => resolveFirst = r);
-    let lastGroup;
-    const switchNow = () => {
-      const n = lane.pending;
-      if (n === void 0) return;
-      lane.pending = void 0;
-      const old = lane.active;
-      lane.active = n.sub;
-      old.close();
-      const buffered = n.buffered;
-      n.buffered = [];
-      const prevType = mseType(current);
-      current = n.track;
-      index = n.idx;
-      note(current);
-      const track = n.track;
-      enqueue(async () => {
-        if (mseType(track) !== prevType) feeder.changeType(mseType(track));
-        await appendInit(track);
-        for (const b of buffered) await feeder.append(b);
-      });
-    };
-    const maybeSwitchRendition = async (o) => {
-      if (!isVideo || o.objectId !== 0n || lastGroup === o.groupId) return;
-      lastGroup = o.groupId;
-      if (this.options.abr === false || lane.pending !== void 0) return;
-      const video = this.video;
-      const b = feeder.sb.buffered;
-      const ahead = b.length > 0 ? b.end(b.length - 1) - video.currentTime : 0;
-      const stalled = performance.now() - this.lastStall < 2 * this.groupDurationS * 1e3;
-      const want = chooseRendition(renditions, index, this.throughput.bitsPerSecond, ahead, this.groupDurationS, stalled);
-      const track = renditions[want];
-      if (want === index || track === void 0) return;
-      const sub = await session.subscribe(ns, track.name, { join: "next", priority, ...token });
-      this.subs.push(sub);
-      lane.pending = { sub, track, idx: want, firstGroup: void 0, buffered: [] };
-      void pump(sub);
-    };
-    const pump = async (sub) => {
-      try {
-        for await (const o of sub) {
-          if (gen !== this.generation) return;
-          if (sub === lane.active) {
-            const p = lane.pending;
-            if (p !== void 0 && p.firstGroup !== void 0 && o.groupId >= p.firstGroup) {
-              switchNow();
+    this.keepSub(sub);
+    return new Promise((resolve, reject) => {
+      let first = true;
+      void (async () => {
+        try {
+          for await (const o of sub) {
+            if (gen !== this.generation || this.session !== session) {
+              sub.close();
+              break;
+            }
+            if (o.objectId !== 0n) continue;
+            let c;
+            try {
+              c = parseCatalog(o.payload);
+            } catch (e) {
+              if (first) throw e;
               continue;
             }
-            this.throughput.sample(o.payload.length, o.transferMs);
-            this.info.objects++;
-            this.info.bytes += o.payload.length;
-            if (isVideo) {
-              if (this.info.firstGroup === void 0) {
-                this.info.firstGroup = o.groupId;
-                this.info.firstObject = o.objectId;
-              }
-              this.info.lastGroup = o.groupId;
+            if (first) {
+              first = false;
+              this.setCatalog(live, c);
+              this.options.onCatalog?.(c);
+              resolve(c);
+            } else {
+              this.catalogUpdate(live, c);
             }
-            enqueue(async () => {
-              await feeder.append(o.payload);
-              resolveFirst?.();
-              if (isVideo) this.keepLive(feeder);
-            });
-            await maybeSwitchRendition(o);
-          } else if (lane.pending?.sub === sub) {
-            if (lane.pending.firstGroup === void 0) lane.pending.firstGroup = o.groupId;
-            lane.pending.buffered.push(o.payload);
           }
+          if (first) reject(new StreamsError("media_error", "catalog track ended without a catalog"));
+        } catch (e) {
+          if (first) reject(e);
+          else this.sessionError(session, gen, e);
         }
-        if (sub === lane.active && lane.pending !== void 0) switchNow();
-      } catch (e) {
-        this.error(gen, e);
-      }
-    };
-    void pump(lane.active);
-    await Promise.race([
-      firstData,
-      session.closed.then((e) => {
-        throw e;
-      })
-    ]);
+      })();
+    });
   }
-  /** GOAWAY: resubscribe on a fresh session; MSE (segments mode) absorbs the overlap. */
-  async migrate(sessionOpts, ns, gen) {
-    const old = this.session;
-    this.info.migrations++;
-    try {
-      const fresh = await MoqtSession.reconnect(sessionOpts, old?.goAway);
-      if (gen !== this.generation) {
-        fresh.close(0, "superseded");
-        return;
+  /** A new catalog: follow renditions that appear, leave those that went, re-init changed ones. */
+  catalogUpdate(live, c) {
+    this.setCatalog(live, c);
+    this.options.onCatalog?.(c);
+    for (const lane of live.lanes.values()) {
+      const list = lane.role === "video" ? live.video : live.audio;
+      const p = lane.pending;
+      if (p !== void 0 && !list.some((t) => t.name === p.track.name)) {
+        lane.pending = void 0;
+        p.sub.close();
       }
-      const oldSubs = this.subs;
-      this.subs = [];
-      this.session = fresh;
-      const catalog = await this.fetchLiveCatalog(fresh, ns);
-      const r = pickRenditions(catalog, (t) => MediaSource.isTypeSupported(mseType(t)));
-      const ms = this.mediaSource;
-      void ms;
-      for (const s of oldSubs) s.close();
-      old?.close(0, "migrated");
-      await this.restartLanes(fresh, ns, r, gen);
-    } catch (e) {
-      this.error(gen, e);
+      const same = list.find((t) => t.name === lane.current.name);
+      if (lane.active === void 0) {
+        if (list.length > 0) void this.resumeLane(live, lane);
+      } else if (same === void 0) {
+        lane.activeGone = true;
+        const next = this.target(lane);
+        if (next !== void 0 && lane.pending === void 0) void this.beginSwitch(live, lane, next);
+      } else if (same.initData !== lane.current.initData && same.initData !== void 0) {
+        lane.current = same;
+        this.enqueue(lane, () => this.appendInit(lane, same));
+      }
     }
   }
-  async restartLanes(session, ns, r, gen) {
-    const ms = this.mediaSource;
-    if (ms === void 0) return;
-    const lanes = [];
-    if (r.video.length > 0) lanes.push(this.liveLane(session, ns, r.video, ms, gen, true));
-    if (r.audio.length > 0) lanes.push(this.liveLane(session, ns, r.audio, ms, gen, false));
-    await Promise.all(lanes);
+  enqueue(lane, f) {
+    const gen = this.generation;
+    lane.chain = lane.chain.then(f).catch((e) => this.error(gen, e));
+  }
+  async appendInit(lane, t) {
+    if (t.initData === void 0) throw new StreamsError("media_error", `track ${t.name} has no initData`);
+    lane.feeder.changeType(mseType(t));
+    await lane.feeder.append(base64Decode(t.initData));
+  }
+  /** Rendition choice for a lane now: pinned, else ABR within the bitrate cap. */
+  target(lane) {
+    const live = this.live;
+    if (live === void 0) return void 0;
+    if (lane.role === "audio") {
+      return live.audio.find((t) => t.name === lane.current.name) ?? live.audio[live.audio.length - 1];
+    }
+    const list = live.video;
+    const lowest = list[0];
+    if (lowest === void 0) return void 0;
+    if (this.pinned !== void 0) {
+      const p = list.find((t) => t.name === this.pinned);
+      if (p !== void 0) return p;
+    }
+    const cap = this.cap;
+    const allowed = cap === void 0 ? list : list.filter((t) => (t.bitrate ?? 0) <= cap);
+    const cands = allowed.length > 0 ? allowed : [lowest];
+    const cur = lane.activeGone ? -1 : cands.findIndex((t) => t.name === lane.current.name);
+    if (cur < 0) {
+      const below = cands.filter((t) => (t.bitrate ?? 0) <= (lane.current.bitrate ?? Infinity));
+      return below[below.length - 1] ?? cands[0];
+    }
+    if (this.options.abr === false) return cands[cur];
+    const video = this.video;
+    const b = video.buffered;
+    const ahead = b.length > 0 ? b.end(b.length - 1) - video.currentTime : 0;
+    const stalled = performance.now() - this.lastStall < 2 * this.groupDurationS * 1e3;
+    return cands[chooseRendition(cands, cur, this.throughput.bitsPerSecond, ahead, this.groupDurationS, stalled && this.started)];
+  }
+  /** Pin or cap changed: act at once when the playing rendition must change. */
+  reconsider() {
+    const live = this.live;
+    const lane = live?.lanes.get("video");
+    if (live === void 0 || lane === void 0 || lane.pending !== void 0) return;
+    const next = this.target(lane);
+    if (next !== void 0 && next.name !== lane.current.name) void this.beginSwitch(live, lane, next);
+  }
+  /** Video lane at a group boundary of the playing rendition: ABR decision. */
+  considerSwitch(live, lane) {
+    if (lane.pending !== void 0 || lane.subscribing) return;
+    const next = this.target(lane);
+    if (next !== void 0 && next.name !== lane.current.name) void this.beginSwitch(live, lane, next);
+  }
+  /**
+   * Subscribe `track` next to the playing rendition. It takes over at a group boundary: the
+   * first group of it that arrives after the playing rendition's newest group (both share group
+   * ids: the ladder is keyframe-aligned with the source).
+   */
+  async beginSwitch(live, lane, track) {
+    if (lane.subscribing || lane.pending !== void 0) return;
+    const session = lane.session;
+    if (session.goAway !== void 0 || session.isClosed) return;
+    const epoch = lane.epoch;
+    lane.subscribing = true;
+    try {
+      const sub = await session.subscribe(live.ns, track.name, { join: lane.activeGone ? "current" : "next", priority: lane.role === "video" ? 2 : 1, ...this.token() });
+      if (live.gen !== this.generation || lane.epoch !== epoch || lane.pending !== void 0) {
+        sub.close();
+        return;
+      }
+      this.keepSub(sub);
+      lane.pending = { sub, track, switchAt: void 0, buffered: [] };
+      void this.pump(live, lane, sub, epoch);
+    } catch {
+    } finally {
+      lane.subscribing = false;
+    }
+  }
+  /** Create (or reuse) the lane of `role` and subscribe its first rendition. Resolves at the first append. */
+  async startLane(live, role, session, ms) {
+    const list = role === "video" ? live.video : live.audio;
+    const first = role === "video" ? (this.pinned !== void 0 ? list.find((t) => t.name === this.pinned) : void 0) ?? (this.cap !== void 0 ? [...list].reverse().find((t) => (t.bitrate ?? 0) <= (this.cap ?? 0)) : void 0) ?? list[initialRendition(list)] : list[list.length - 1];
+    if (first === void 0) return;
+    let feeder = this.feeders.get(role);
+    if (feeder === void 0) {
+      feeder = new Feeder(ms.addSourceBuffer(mseType(first)), mseType(first));
+      this.feeders.set(role, feeder);
+    }
+    let resolveFirst;
+    const firstData = new Promise((r) => resolveFirst = r);
+    const lane = {
+      role,
+      feeder,
+      session,
+      current: first,
+      active: void 0,
+      activeLast: void 0,
+      activeGone: false,
+      pending: void 0,
+      subscribing: false,
+      epoch: 0,
+      chain: Promise.resolve(),
+      firstData: () => resolveFirst()
+    };
+    live.lanes.set(role, lane);
+    await this.subscribeActive(live, lane, first);
+    await firstData;
+  }
+  async subscribeActive(live, lane, track) {
+    const epoch = lane.epoch;
+    const sub = await lane.session.subscribe(live.ns, track.name, { join: "current", priority: lane.role === "video" ? 2 : 1, ...this.token() });
+    if (lane.epoch !== epoch || live.gen !== this.generation) {
+      sub.close();
+      return;
+    }
+    this.keepSub(sub);
+    lane.active = sub;
+    lane.current = track;
+    lane.activeLast = void 0;
+    lane.activeGone = false;
+    if (lane.role === "video") this.info.joinGroup ??= sub.largest?.group;
+    this.enqueue(lane, async () => {
+      await this.appendInit(lane, track);
+      this.noteRendition(lane, track);
+    });
+    void this.pump(live, lane, sub, epoch);
+  }
+  noteRendition(lane, t) {
+    if (lane.role === "video") this.info.video = t.name;
+    else this.info.audio = t.name;
+    this.options.onRendition?.(t, lane.role);
+  }
+  async pump(live, lane, sub, epoch) {
+    const session = lane.session;
+    try {
+      for await (const o of sub) {
+        if (live.gen !== this.generation || lane.epoch !== epoch) {
+          sub.close();
+          return;
+        }
+        if (sub === lane.active) this.onActiveObject(live, lane, o);
+        else if (lane.pending?.sub === sub) this.onPendingObject(live, lane, o);
+        else {
+          sub.close();
+          return;
+        }
+      }
+      if (sub === lane.active && lane.epoch === epoch) {
+        lane.activeGone = true;
+        if (lane.pending !== void 0 && lane.pending.buffered.length > 0) this.switchNow(live, lane);
+      }
+    } catch (e) {
+      this.sessionError(session, live.gen, e);
+    }
+  }
+  onActiveObject(live, lane, o) {
+    const p = lane.pending;
+    if (p !== void 0 && p.switchAt !== void 0 && o.groupId >= p.switchAt) {
+      this.switchNow(live, lane);
+      return;
+    }
+    this.throughput.sample(o.payload.length, o.transferMs);
+    this.info.objects++;
+    this.info.bytes += o.payload.length;
+    const isVideo = lane.role === "video";
+    if (isVideo) {
+      if (this.info.firstGroup === void 0) {
+        this.info.firstGroup = o.groupId;
+        this.info.firstObject = o.objectId;
+      }
+      this.info.lastGroup = o.groupId;
+    }
+    const newGroup = lane.activeLast !== o.groupId;
+    lane.activeLast = o.groupId;
+    const feeder = lane.feeder;
+    this.enqueue(lane, async () => {
+      await feeder.append(o.payload);
+      lane.firstData();
+      this.keepLive();
+    });
+    if (isVideo && newGroup && o.objectId === 0n) this.considerSwitch(live, lane);
+  }
+  onPendingObject(live, lane, o) {
+    const p = lane.pending;
+    if (p.switchAt === void 0) {
+      const first = o.objectId === 0n ? o.groupId : o.groupId + 1n;
+      const after = lane.activeGone || lane.activeLast === void 0 ? first : lane.activeLast + 1n;
+      p.switchAt = first > after ? first : after;
+    }
+    if (o.groupId < p.switchAt) return;
+    p.buffered.push(o);
+    if (lane.activeGone || o.groupId > p.switchAt + 1n) this.switchNow(live, lane);
+  }
+  switchNow(live, lane) {
+    const p = lane.pending;
+    if (p === void 0) return;
+    lane.pending = void 0;
+    const old = lane.active;
+    lane.active = p.sub;
+    old?.close();
+    lane.current = p.track;
+    lane.activeGone = false;
+    lane.activeLast = void 0;
+    if (lane.role === "video") this.info.switches++;
+    const track = p.track;
+    this.enqueue(lane, async () => {
+      await this.appendInit(lane, track);
+      this.noteRendition(lane, track);
+    });
+    for (const o of p.buffered) this.onActiveObject(live, lane, o);
+  }
+  /**
+   * GOAWAY: open a new session (New Session URI, else the same URL; retried with back-off while
+   * no relay answers or the broadcast is not there yet, up to `reconnectTimeoutMs`), read the
+   * catalog there and restart every lane on it, then close the old session. The SourceBuffers
+   * are emptied first: a restarted relay's broadcast may begin a new timeline.
+   */
+  async migrate(gen) {
+    const live = this.live;
+    if (live === void 0 || live.gen !== gen || live.migrating) return;
+    live.migrating = true;
+    this.info.migrations++;
+    const old = this.session;
+    const deadline = performance.now() + (this.options.reconnectTimeoutMs ?? 3e4);
+    let delay = 250;
+    let lastError;
+    try {
+      while (gen === this.generation) {
+        let fresh;
+        try {
+          if (live.resolved) {
+            const info = await resolvePlayback(this.ctx.apiBase, live.id, this.ctx.token, this.ctx.fetch);
+            live.sessionOpts = this.sessionOptions(this.ctx.relayUrl ?? info.relayUrl ?? live.sessionOpts.url, info);
+          }
+          fresh = await MoqtSession.reconnect(live.sessionOpts, old?.goAway);
+          if (gen !== this.generation) {
+            fresh.close(0, "superseded");
+            return;
+          }
+          const goingAway = () => {
+            if (fresh?.goAway !== void 0) throw new StreamsError("goaway", "the new session is going away too");
+          };
+          goingAway();
+          this.session = fresh;
+          await this.openCatalog(fresh, live, deadline);
+          goingAway();
+          for (const lane of live.lanes.values()) await this.restartLane(live, lane, fresh);
+          live.migrating = false;
+          this.adoptSession(fresh, gen);
+          old?.close(0, "migrated");
+          return;
+        } catch (e) {
+          lastError = e;
+          if (fresh !== void 0 && this.session === fresh) this.session = old;
+          fresh?.close(0, "reconnect failed");
+          const code = toStreamsError(e).code;
+          if (code === "auth_failed" || performance.now() + delay > deadline) break;
+          await sleep(delay);
+          delay = Math.min(2 * delay, 2e3);
+        }
+      }
+      if (gen !== this.generation) return;
+      live.migrating = false;
+      this.error(gen, lastError ?? new StreamsError("goaway", "relay went away"));
+    } finally {
+      if (this.live === live && live.migrating && gen !== this.generation) live.migrating = false;
+    }
+  }
+  /** Subscribe a lane that has no subscription to its rendition now listed in the catalog. */
+  async resumeLane(live, lane) {
+    if (lane.subscribing || lane.active !== void 0) return;
+    const list = lane.role === "video" ? live.video : live.audio;
+    const track = list.find((t) => t.name === lane.current.name) ?? (lane.role === "video" ? list[initialRendition(list)] : list[list.length - 1]);
+    if (track === void 0) return;
+    lane.subscribing = true;
+    try {
+      await this.subscribeActive(live, lane, track);
+    } catch (e) {
+      this.sessionError(lane.session, live.gen, e);
+    } finally {
+      lane.subscribing = false;
+    }
+  }
+  async restartLane(live, lane, session) {
+    lane.epoch++;
+    lane.pending?.sub.close();
+    lane.pending = void 0;
+    lane.active?.close();
+    lane.active = void 0;
+    lane.session = session;
+    lane.activeGone = false;
+    const list = lane.role === "video" ? live.video : live.audio;
+    const track = list.find((t) => t.name === lane.current.name) ?? (lane.role === "video" ? list[initialRendition(list)] : list[list.length - 1]);
+    const feeder = lane.feeder;
+    this.enqueue(lane, () => feeder.clear());
+    if (track === void 0) return;
+    await this.subscribeActive(live, lane, track);
   }
   // ---------------------------------------------------------------- VOD
   async playVod(id, gen) {
@@ -4035,34 +4431,78 @@ var Viewer = class {
     this.watchStart(gen);
     const duration = Math.max(...catalog.tracks.map((t) => t.trackDuration ?? 0));
     if (duration > 0) ms.duration = duration / 1e3;
-    const lanes = chosen.map((t) => this.vodLane(catalogUrl, t, new Feeder(ms.addSourceBuffer(mseType(t)), mseType(t)), gen));
-    let firstDone = false;
-    await Promise.race(lanes.map((l) => l.then((first) => first)));
-    void Promise.all(lanes).then(
-      () => {
-        if (gen === this.generation && ms.readyState === "open") ms.endOfStream();
-      },
-      (e) => this.error(gen, e)
-    );
-    firstDone = true;
-    void firstDone;
+    const atEnd = /* @__PURE__ */ new Set();
+    const primed = [];
+    const lanes = chosen.map((t, i) => {
+      let ready = () => void 0;
+      primed.push(new Promise((r2) => ready = r2));
+      const feeder = new Feeder(ms.addSourceBuffer(mseType(t)), mseType(t));
+      return this.vodLane(catalogUrl, t, feeder, gen, {
+        primed: () => ready(),
+        end: (ended) => {
+          if (ended) atEnd.add(i);
+          else atEnd.delete(i);
+          if (ended && atEnd.size === chosen.length && gen === this.generation && ms.readyState === "open") {
+            try {
+              ms.endOfStream();
+            } catch {
+            }
+          }
+          if (ended) ready();
+        }
+      });
+    });
+    let playing = false;
+    for (const lane of lanes) lane.catch((e) => playing && this.error(gen, e));
+    await Promise.race([Promise.all(primed), Promise.all(lanes)]);
+    playing = true;
     startPlayback(this.video);
   }
-  /** Fetch init + segments of one track in order, staying at most 30 s ahead of playback. */
-  async vodLane(catalogUrl, t, feeder, gen) {
+  /**
+   * Fetch init + segments of one track in order, staying at most 30 s ahead of playback. A seek
+   * to a time that is not buffered restarts the lane at the segment holding it (from the
+   * catalog's segment timing), so seeking into a long asset doesn't wait for everything before.
+   */
+  async vodLane(catalogUrl, t, feeder, gen, report) {
     const video = this.video;
     if (t.initData !== void 0) await feeder.append(base64Decode(t.initData));
     else await feeder.append(await this.getBytes(vodSegmentUrl(catalogUrl, t, "init")) ?? new Uint8Array());
-    for (let i = 0; ; i++) {
-      if (gen !== this.generation) return;
+    let next = 0;
+    let jumpTo;
+    const buffered = (at) => {
       const b = feeder.sb.buffered;
-      while (b.length > 0 && b.end(b.length - 1) - video.currentTime > 30 && gen === this.generation) {
-        await new Promise((r) => setTimeout(r, 500));
+      for (let k = 0; k < b.length; k++) if (at >= b.start(k) && at < b.end(k)) return true;
+      return false;
+    };
+    const onSeeking = () => {
+      if (!buffered(video.currentTime)) jumpTo = vodSegmentAt(t, video.currentTime);
+    };
+    video.addEventListener("seeking", onSeeking);
+    try {
+      for (; ; ) {
+        if (gen !== this.generation) return;
+        const b = feeder.sb.buffered;
+        while (jumpTo === void 0 && b.length > 0 && b.end(b.length - 1) - video.currentTime > 30 && gen === this.generation) {
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        if (jumpTo !== void 0) {
+          next = jumpTo;
+          jumpTo = void 0;
+        }
+        const seg = await this.getBytes(vodSegmentUrl(catalogUrl, t, next));
+        if (seg === void 0) {
+          report.end(true);
+          while (jumpTo === void 0 && gen === this.generation) await new Promise((r) => setTimeout(r, 250));
+          report.end(false);
+          continue;
+        }
+        next += 1;
+        await feeder.append(seg);
+        report.primed();
+        feeder.trim(video.currentTime, 60);
       }
-      const seg = await this.getBytes(vodSegmentUrl(catalogUrl, t, i));
-      if (seg === void 0) return;
-      await feeder.append(seg);
-      feeder.trim(video.currentTime, 60);
+    } finally {
+      video.removeEventListener("seeking", onSeeking);
     }
   }
   async getBytes(url) {
@@ -4139,6 +4579,7 @@ __export(moqt_exports, {
   encodeToken: () => encodeToken,
   encodeVarint: () => encodeVarint,
   fetchCertificateHash: () => fetchCertificateHash,
+  forgetCertificateHash: () => forgetCertificateHash,
   fromUtf8: () => fromUtf8,
   hexToBytes: () => hexToBytes,
   isDatagramType: () => isDatagramType,

@@ -38,6 +38,12 @@ export interface CatalogTrack {
   readonly targetLatency?: number;
   readonly label?: string;
   readonly lang?: string;
+  /** VOD (`catalog.json`): number of media segments. */
+  readonly segmentCount?: number;
+  /** VOD: decode time of segment 0, in `timescale` units. */
+  readonly segmentStartTime?: number;
+  /** VOD: duration of every segment, in `timescale` units. */
+  readonly segmentDurations?: readonly number[];
 }
 
 export interface Catalog {
@@ -100,6 +106,14 @@ export function parseCatalog(input: Uint8Array | string): Catalog {
     for (const k of ["width", "height", "framerate", "timescale", "bitrate", "samplerate", "altGroup", "renderGroup", "maxGrpSapStartingType", "maxObjSapStartingType", "maxGroupDuration", "trackDuration", "targetLatency"]) {
       const v = num(k);
       if (v !== undefined) out[k] = v;
+    }
+    for (const k of ["segmentCount", "segmentStartTime"]) {
+      const v = num(k);
+      if (v !== undefined) out[k] = v;
+    }
+    const durations = t["segmentDurations"];
+    if (Array.isArray(durations) && durations.every((d) => typeof d === "number" && Number.isFinite(d) && d >= 0)) {
+      out["segmentDurations"] = durations as number[];
     }
     return out as unknown as CatalogTrack;
   });

@@ -609,9 +609,17 @@ export class MoqtSession {
     try {
       return await MoqtSession.open(opts, hash, handshake);
     } catch (e) {
-      // A hash found by "auto" discovery may belong to an engine whose relay has a WebPKI
-      // certificate (which serverCertificateHashes cannot pin): try once without it.
-      if (handshake.failed && hash !== undefined && opts.certificateSha256 === undefined) return MoqtSession.open(opts, undefined, handshake);
+      if (!handshake.failed || opts.certificateSha256 !== undefined) throw e;
+      // A discovered hash may be stale (a restarted relay generates a new self-signed
+      // certificate; hashes are cached): ask again, uncached, and try the new one.
+      if (hash !== undefined) {
+        forgetCertificateHash(opts);
+        const fresh = await fetchCertificateHash(opts);
+        if (fresh !== undefined && fresh.toLowerCase() !== hash.toLowerCase()) return MoqtSession.open(opts, fresh, { failed: false });
+      }
+      // It may belong to an engine whose relay has a WebPKI certificate (which
+      // serverCertificateHashes cannot pin): try once without it.
+      if (hash !== undefined) return MoqtSession.open(opts, undefined, handshake);
       throw e;
     }
   }
@@ -1371,17 +1379,8 @@ export function connectUrl(url: string, token: string | undefined): string {
 
 const hashCache = new Map<string, Promise<string | undefined>>();
 
-/** Resolve the certificate hash per {@link SessionOptions.certificateHashUrl}. */
-export async function fetchCertificateHash(opts: SessionOptions): Promise<string | undefined> {
-  const mode = opts.certificateHashUrl ?? "auto";
-  if (mode === false) return undefined;
-  const f = opts.fetch ?? (typeof fetch === "function" ? (i: RequestInfo | URL, init?: RequestInit) => fetch(i, init) : undefined);
-  if (f === undefined) return undefined;
-  if (mode !== "auto") {
-    const h = await fetchHash(f, mode);
-    if (h === undefined) throw new StreamsError("network", `no hex SHA-256 certificate hash at ${mode}`);
-    return h;
-  }
+/** Where "auto" discovery looks for the hash, and the cache key of the answer. */
+function hashSources(opts: SessionOptions): { key: string; bases: string[] } {
   const relay = new URL(opts.url.replace(/^moqt:\/\//, "https://"));
   const bases: string[] = [];
   const here = typeof location !== "undefined" && /^https?:$/.test(location.protocol) ? location.href : undefined;
@@ -1394,7 +1393,26 @@ export async function fetchCertificateHash(opts: SessionOptions): Promise<string
   }
   if (typeof location !== "undefined" && /^https?:$/.test(location.protocol)) bases.push(location.origin);
   bases.push(`http://${relay.host}`);
-  const key = `${relay.host}|${bases.join("|")}`;
+  return { key: `${relay.host}|${bases.join("|")}`, bases };
+}
+
+/** Drop the cached "auto" hash for this relay (its certificate changed). */
+export function forgetCertificateHash(opts: SessionOptions): void {
+  hashCache.delete(hashSources(opts).key);
+}
+
+/** Resolve the certificate hash per {@link SessionOptions.certificateHashUrl}. */
+export async function fetchCertificateHash(opts: SessionOptions): Promise<string | undefined> {
+  const mode = opts.certificateHashUrl ?? "auto";
+  if (mode === false) return undefined;
+  const f = opts.fetch ?? (typeof fetch === "function" ? (i: RequestInfo | URL, init?: RequestInit) => fetch(i, init) : undefined);
+  if (f === undefined) return undefined;
+  if (mode !== "auto") {
+    const h = await fetchHash(f, mode);
+    if (h === undefined) throw new StreamsError("network", `no hex SHA-256 certificate hash at ${mode}`);
+    return h;
+  }
+  const { key, bases } = hashSources(opts);
   let p = hashCache.get(key);
   if (p === undefined) {
     p = (async () => {
@@ -1406,7 +1424,10 @@ export async function fetchCertificateHash(opts: SessionOptions): Promise<string
     })();
     hashCache.set(key, p);
     // A renewed certificate has a new hash: forget it after a minute.
-    setTimeout(() => hashCache.delete(key), 60_000);
+    const entry = p;
+    setTimeout(() => {
+      if (hashCache.get(key) === entry) hashCache.delete(key);
+    }, 60_000);
   }
   return p;
 }
