@@ -62,7 +62,8 @@ class Engine:
                 self.proc.wait()
 
 
-def start_engine(data_dir: Path) -> Engine:
+def start_engine(data_dir: Path, extra: list[str] | None = None, env: dict[str, str] | None = None) -> Engine:
+    """`clutchcall serve` on free loopback ports; `extra` flags and `env` vars on top."""
     args = [
         str(ENGINE),
         "serve",
@@ -76,7 +77,8 @@ def start_engine(data_dir: Path) -> Engine:
     help_text = subprocess.run([str(ENGINE), "serve", "--help"], capture_output=True, text=True).stdout
     if "--rtmp" in help_text:
         args += ["--rtmp", "127.0.0.1:0"]
-    env = {**os.environ, "CLUTCHCALL_LOG": os.environ.get("CLUTCHCALL_LOG", "warn")}
+    args += extra or []
+    env = {**os.environ, "CLUTCHCALL_LOG": os.environ.get("CLUTCHCALL_LOG", "warn"), **(env or {})}
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     line = ""

@@ -89,7 +89,9 @@ pub struct ServeArgs {
     #[arg(long, env = "CLUTCHCALL_RELAY_MAX_UDP_PAYLOAD")]
     pub relay_max_udp_payload: Option<u16>,
     /// Object store for uploads and VOD output: s3://bucket/prefix (S3-compatible; AWS_* env
-    /// vars for endpoint and keys) or file:///dir. [default: <data-dir>/objects]
+    /// vars for keys, region and endpoint; the query may set S3 options, e.g.
+    /// s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1&allow_http=true;
+    /// path-style requests) or file:///dir. [default: <data-dir>/objects]
     #[arg(long, env = "CLUTCHCALL_OBJECT_STORE_URL")]
     pub object_store_url: Option<String>,
     /// Largest upload, in MiB (413 beyond). [default: 51200]

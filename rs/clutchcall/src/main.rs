@@ -10,6 +10,14 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: hyper hands each request body out as frames split off
+/// its read buffer, so while an upload's frames wait for the disk writer it allocates a fresh
+/// buffer (a few hundred KiB) per read, and glibc returned those pages to the kernel between
+/// reads: ~65,000 page faults (each zeroing a page) per 512 MiB uploaded, about half the
+/// engine's CPU for an upload. mimalloc keeps them for reuse (bench/upload-vod/RESULTS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// ClutchCall Streams: self-hostable live and on-demand video over MoQT.
 #[derive(Debug, Parser)]
 #[command(name = "clutchcall", version, about, long_about = None, propagate_version = true)]

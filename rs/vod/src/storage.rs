@@ -1,8 +1,9 @@
 //! Object storage through `object_store`: a local directory (the default, under the data
-//! directory) or an S3-compatible bucket (`s3://bucket/prefix`, credentials from the usual
-//! `AWS_*` environment variables). Large files go up as multipart uploads with 8 MiB parts
-//! (S3's minimum is 5 MiB); on local disk a finished upload is moved into place (a rename, no
-//! copy).
+//! directory) or an S3-compatible bucket (`s3://bucket/prefix?option=value…`, credentials
+//! from the usual `AWS_*` environment variables; see [`Storage::from_url`]; tested against
+//! moto's S3 server in `tests/python/test_vod_s3.py`). Large files go up as multipart uploads
+//! with 8 MiB parts (S3's minimum is 5 MiB); on local disk a finished upload is moved into
+//! place (a rename, no copy).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -82,35 +83,57 @@ impl Storage {
         })
     }
 
-    /// `s3://bucket[/prefix]` (S3-compatible; endpoint, region and keys from `AWS_*` env vars,
-    /// e.g. `AWS_ENDPOINT`, `AWS_ALLOW_HTTP=true` for a local MinIO), or `file:///abs/dir`.
+    /// `s3://bucket[/prefix][?key=value&…]` (S3-compatible) or `file:///abs/dir`.
+    ///
+    /// S3 settings come from the usual `AWS_*` environment variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, …), and the
+    /// URL's query may set any `object_store` S3 option over them, e.g.
+    /// `s3://media/vod?endpoint=http://127.0.0.1:9000&region=us-east-1&allow_http=true` for a
+    /// local MinIO. Requests are path-style (`endpoint/bucket/key`) unless
+    /// `virtual_hosted_style_request=true`. Keys belong in the environment, not in the URL.
     pub fn from_url(url: &str) -> Result<Storage, StoreError> {
         if let Some(path) = url.strip_prefix("file://") {
             return Storage::local(Path::new(path));
         }
         #[cfg(feature = "s3")]
         if url.starts_with("s3://") {
-            let parsed = url::Url::parse(url).map_err(|e| StoreError::Config(e.to_string()))?;
-            let bucket = parsed
-                .host_str()
-                .ok_or_else(|| StoreError::Config("s3 url needs a bucket".into()))?;
-            let s3 = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()?;
-            let prefix = parsed.path().trim_matches('/');
-            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                Arc::new(s3)
-            } else {
-                Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
-            };
-            return Ok(Storage {
-                store,
-                local_root: None,
-            });
+            return Storage::s3(url);
         }
         Err(StoreError::Config(format!(
             "unsupported object store url {url:?} (file:///dir or s3://bucket/prefix)"
         )))
+    }
+
+    #[cfg(feature = "s3")]
+    fn s3(url: &str) -> Result<Storage, StoreError> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let parsed = url::Url::parse(url).map_err(|e| StoreError::Config(e.to_string()))?;
+        let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| {
+            StoreError::Config("s3 url needs a bucket: s3://bucket/prefix".into())
+        })?;
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (k, v) in parsed.query_pairs() {
+            let key: AmazonS3ConfigKey = k.parse().map_err(|_| {
+                StoreError::Config(format!("unknown s3 option {k:?} in the object store url"))
+            })?;
+            if matches!(key, AmazonS3ConfigKey::Bucket) {
+                return Err(StoreError::Config(
+                    "the bucket is the url's host (s3://bucket/prefix)".into(),
+                ));
+            }
+            builder = builder.with_config(key, v.as_ref());
+        }
+        let s3 = builder.build()?;
+        let prefix = parsed.path().trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        };
+        Ok(Storage {
+            store,
+            local_root: None,
+        })
     }
 
     /// Wrap any store (tests, other backends).
@@ -200,6 +223,11 @@ impl Storage {
                 .await
                 .map_err(|e| StoreError::io(format!("write {}", scratch.display()), e))?;
         }
+        // tokio's `File` completes its last write in the background: without a flush the
+        // file could still be short when ffprobe opens it.
+        tokio::io::AsyncWriteExt::flush(&mut f)
+            .await
+            .map_err(|e| StoreError::io(format!("write {}", scratch.display()), e))?;
         Ok(scratch.to_path_buf())
     }
 
@@ -244,5 +272,29 @@ impl Storage {
             let _ = tokio::fs::remove_dir_all(dir).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "s3"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls() {
+        let ok = Storage::from_url(
+            "s3://media/vod?endpoint=http://127.0.0.1:9000&region=us-east-1&allow_http=true",
+        );
+        assert!(ok.is_ok_and(|s| !s.is_local()));
+        for bad in [
+            "s3://media/vod?no_such_option=1",
+            "s3://media/vod?bucket=other",
+            "s3:///vod",
+            "gs://media/vod",
+        ] {
+            assert!(
+                matches!(Storage::from_url(bad), Err(StoreError::Config(_))),
+                "{bad}"
+            );
+        }
     }
 }
