@@ -1,11 +1,11 @@
 //! One broadcast (`stream/<org>/<lv_id>`): its tracks in the relay, group numbering, the
 //! timeline across encoder reconnects, CMAF packaging of the source, and the catalog.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use media::catalog::{self, Catalog};
 use media::codec::{opus_packet_samples, AudioConfig, VideoConfig};
 use media::fmp4::{self, Media, Sample, TrackInit};
@@ -36,7 +36,22 @@ pub(crate) struct Publication {
     group: Option<(u64, Arc<Subgroup>)>,
     next_object: u64,
     sequence: u32,
+    /// CMAF chunks are written here and split off as objects: one allocation per
+    /// [`SLAB_BYTES`] instead of one per frame.
+    slab: BytesMut,
+    /// Full slabs, oldest first. Once the relay's cache has dropped every object in one (it
+    /// evicts in order) it is taken back and refilled: a long-running stream reuses the same
+    /// memory instead of freeing it and faulting fresh pages in for the next slab.
+    retired: VecDeque<BytesMut>,
+    /// The chunk header being built (reused).
+    scratch: Vec<u8>,
 }
+
+/// Size of the buffers source chunks are packed into.
+const SLAB_BYTES: usize = 1 << 20;
+/// Full slabs kept for reuse per track (the relay's cache holds 64 MiB per track by default,
+/// i.e. ~64 slabs in use).
+const MAX_RETIRED: usize = 128;
 
 impl Publication {
     fn claim(registry: &Registry, ns: &[Bytes], name: &str, session: u64, priority: u8) -> Self {
@@ -59,6 +74,9 @@ impl Publication {
             group: None,
             next_object: 0,
             sequence: 0,
+            slab: BytesMut::new(),
+            retired: VecDeque::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -95,6 +113,11 @@ impl Publication {
         if self.stopped() {
             return;
         }
+        self.push_unchecked(payload);
+    }
+
+    /// [`Publication::push`] without the `stopped` check (the caller just made it).
+    fn push_unchecked(&mut self, payload: Bytes) {
         if let Some((_, sg)) = &self.group {
             self.track.push_object(
                 sg,
@@ -107,6 +130,63 @@ impl Publication {
                 },
             );
             self.next_object += 1;
+        }
+    }
+
+    /// Package one sample as a CMAF chunk (`prft` when `ntp` is set, `moof`, `mdat`) and push
+    /// it as the next object.
+    fn push_sample(
+        &mut self,
+        ntp: Option<u64>,
+        track_id: u32,
+        base_decode_time: u64,
+        sample: Sample,
+    ) {
+        if self.stopped() || self.group.is_none() {
+            return;
+        }
+        let seq = self.next_sequence();
+        let samples = [sample];
+        self.scratch.clear();
+        fmp4::chunk_header(
+            &mut self.scratch,
+            ntp,
+            seq,
+            track_id,
+            base_decode_time,
+            &samples,
+        );
+        let len = self.scratch.len() + samples[0].data.len();
+        if self.slab.capacity() - self.slab.len() < len {
+            self.next_slab(len);
+        }
+        self.slab.extend_from_slice(&self.scratch);
+        self.slab.extend_from_slice(&samples[0].data);
+        let chunk = self.slab.split().freeze();
+        self.push_unchecked(chunk);
+    }
+
+    /// Replace the full slab with one that has room for `len` bytes: a retired slab that
+    /// nothing references any more (the oldest such), else a new one.
+    fn next_slab(&mut self, len: usize) {
+        let found = if len <= SLAB_BYTES {
+            self.retired
+                .iter_mut()
+                .position(|old| old.try_reclaim(SLAB_BYTES))
+        } else {
+            None
+        };
+        let reused = found.and_then(|i| self.retired.remove(i));
+        let next = reused.unwrap_or_else(|| BytesMut::with_capacity(len.max(SLAB_BYTES)));
+        let full = std::mem::replace(&mut self.slab, next);
+        // A slab with no spare room left (or the initial empty one) is not kept. The queue is
+        // bounded: past it, the oldest is let go (a viewer still holding its objects frees it
+        // when done), so slabs we hold but nobody uses stay few.
+        if full.capacity() > 0 {
+            if self.retired.len() >= MAX_RETIRED {
+                self.retired.pop_front();
+            }
+            self.retired.push_back(full);
         }
     }
 
@@ -202,6 +282,7 @@ fn now_ms() -> u64 {
 
 impl Broadcast {
     pub(crate) fn new(
+        main: &tokio::runtime::Handle,
         config: &Config,
         registry: Arc<Registry>,
         org: &str,
@@ -241,7 +322,7 @@ impl Broadcast {
         if !config.ladder.is_empty() {
             let (tx, rx) = mpsc::channel(ladder::QUEUE);
             *lock(&b.ladder_tx) = Some(tx);
-            let task = tokio::spawn(ladder::supervise(config.clone(), Arc::downgrade(&b), rx));
+            let task = main.spawn(ladder::supervise(config.clone(), Arc::downgrade(&b), rx));
             *lock(&b.ladder_task) = Some(task);
         }
         b.status(|s| s.live = true);
@@ -407,21 +488,15 @@ impl Broadcast {
         if keyframe || v.pub_.current_group() != Some(group) {
             v.pub_.start_group(group);
         }
-        let seq = v.pub_.next_sequence();
         let cts = cts_ms.saturating_mul((VIDEO_TIMESCALE / 1000) as i32);
-        let chunk = fmp4::chunk_with_prft(
-            self.ntp_now(),
-            seq,
-            1,
-            dts.max(0) as u64,
-            &[Sample {
-                duration: v.duration,
-                cts,
-                sync: keyframe,
-                data: data.clone(),
-            }],
-        );
-        v.pub_.push(chunk);
+        let sample = Sample {
+            duration: v.duration,
+            cts,
+            sync: keyframe,
+            data: data.clone(),
+        };
+        v.pub_
+            .push_sample(self.ntp_now(), 1, dts.max(0) as u64, sample);
         let to_ladder = v.avc_for_ladder;
         drop(st);
         if to_ladder {
@@ -542,20 +617,18 @@ impl Broadcast {
         };
         a.next = Some(dts + u64::from(duration));
         a.frames_in_group += 1;
-        let seq = a.pub_.next_sequence();
-        let chunk = fmp4::chunk_with_prft(
-            self.ntp_now(),
-            seq,
+        let ntp = self.ntp_now();
+        a.pub_.push_sample(
+            ntp,
             2,
             dts,
-            &[Sample {
+            Sample {
                 duration,
                 cts: 0,
                 sync: true,
                 data,
-            }],
+            },
         );
-        a.pub_.push(chunk);
     }
 
     /// Queue `input` for the transcoder without ever waiting (see [`LadderGap::offer`]).
@@ -763,6 +836,55 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Chunks are packed into slabs, and a slab the relay's cache no longer references is
+    /// refilled instead of a new one being allocated; the objects are still right.
+    #[test]
+    fn slabs_are_reused_once_evicted() {
+        let registry = Registry::new(2 << 20, std::time::Duration::from_secs(1));
+        let ns = vec![Bytes::from_static(b"stream"), Bytes::from_static(b"t")];
+        let mut p = Publication::claim(&registry, &ns, "video/source", 1, 1);
+        let frame = Bytes::from(vec![7u8; 100_000]);
+        for i in 0..400u64 {
+            if i % 10 == 0 {
+                p.start_group(i / 10);
+            }
+            p.push_sample(
+                None,
+                1,
+                i * 3000,
+                Sample {
+                    duration: 3000,
+                    cts: 0,
+                    sync: i % 10 == 0,
+                    data: frame.clone(),
+                },
+            );
+        }
+        // 40 MB went through a 2 MiB cache: without reuse there would be ~40 slabs.
+        assert!(p.retired.len() <= 6, "{} slabs retired", p.retired.len());
+        let last = p
+            .group
+            .as_ref()
+            .and_then(|(_, sg)| sg.get(sg.progress().len - 1));
+        let payload = last.map(|o| o.payload).unwrap_or_default();
+        assert_eq!(
+            payload.len(),
+            fmp4::chunk(
+                1,
+                1,
+                0,
+                &[Sample {
+                    duration: 3000,
+                    cts: 0,
+                    sync: false,
+                    data: frame.clone()
+                }]
+            )
+            .len()
+        );
+        assert!(payload.ends_with(&frame));
+    }
 
     fn frame(n: u64, keyframe: bool) -> LadderInput {
         LadderInput::Frame {

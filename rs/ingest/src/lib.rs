@@ -7,8 +7,11 @@
 //! in-process relay ([`relay::registry::Registry`]).
 //!
 //! Must not: open any other socket, talk to the database (the binary supplies [`Lookup`] and
-//! the authorizer), or spawn tasks other than the per-connection tasks and per-broadcast
-//! transcoder supervisors it owns (they end with [`Server::run`]'s future or their broadcast).
+//! the authorizer), or spawn tasks other than the per-connection tasks (each with a small
+//! watcher for its stop tokens) and per-broadcast transcoder supervisors it owns (they end
+//! with [`Server::run`]'s future or their broadcast). Connections run on
+//! [`Config::event_loops`] dedicated single-threaded runtimes, started and joined by
+//! [`Server::run`].
 //!
 //! Tracks in `stream/<org>/<lv_id>` (CMSF: one track per rendition and media type):
 //! `.catalog` (MSF JSON, one group per catalog version, object 0), `video/source`,
@@ -130,6 +133,14 @@ pub struct Config {
     /// subscriber on the same clock can measure ingest-to-subscriber delay
     /// (bench/rtmp-ingest). Default off: 32 bytes per object, and not every player accepts it.
     pub producer_reference_time: bool,
+    /// RTMP connections run on this many dedicated threads, each a single-threaded event
+    /// loop like an nginx worker: a connection's socket reads, chunk reassembly and CMAF
+    /// packaging stay on one thread, and a read never wakes a sibling worker thread to steal
+    /// work (a multi-threaded runtime does that on every wakeup). Connections are spread
+    /// round-robin. Authorization and the ladder's transcoder supervisors still run on the
+    /// runtime that polls [`Server::run`]. 0 serves connections on that runtime too.
+    /// Default 1.
+    pub event_loops: usize,
 }
 
 impl Default for Config {
@@ -145,6 +156,7 @@ impl Default for Config {
             restart_min: Duration::from_millis(500),
             restart_max: Duration::from_secs(30),
             producer_reference_time: false,
+            event_loops: 1,
         }
     }
 }
@@ -183,4 +195,6 @@ pub enum Error {
     },
     #[error("RTMP accept failed: {0}")]
     Accept(std::io::Error),
+    #[error("starting the RTMP event loop threads: {0}")]
+    EventLoops(std::io::Error),
 }

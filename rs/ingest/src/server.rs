@@ -12,7 +12,8 @@ use relay::auth::{Action, AuthRequest, Authorizer, Grant};
 use relay::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::runtime::Handle;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,9 @@ struct Shared {
     slots: Mutex<HashMap<String, Slot>>,
     statuses: StatusMap,
     next_id: AtomicU64,
+    /// The runtime that called [`Server::bind`]: authorization (the control plane's
+    /// database) and the transcoder supervisors run there, not on the event loops.
+    main: Handle,
 }
 
 /// The RTMP ingest server. [`Server::bind`] binds the port; [`Server::run`] serves until
@@ -75,6 +79,7 @@ impl Server {
                 slots: Mutex::new(HashMap::new()),
                 statuses,
                 next_id: AtomicU64::new(1),
+                main: Handle::current(),
             }),
         })
     }
@@ -90,6 +95,8 @@ impl Server {
 
     /// Accept connections until the future is dropped (which ends every connection task).
     pub async fn run(self) -> Result<(), Error> {
+        let mut loops =
+            EventLoops::start(self.shared.config.event_loops).map_err(Error::EventLoops)?;
         let mut tasks = JoinSet::new();
         loop {
             tokio::select! {
@@ -105,13 +112,95 @@ impl Server {
                     };
                     let shared = self.shared.clone();
                     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-                    tasks.spawn(async move {
-                        let _ = stream.set_nodelay(true);
-                        let reason = connection(&shared, id, stream).await;
+                    let _ = stream.set_nodelay(true);
+                    let Some(handle) = loops.next() else {
+                        tasks.spawn(async move {
+                            let reason = connection(&shared, id, stream).await;
+                            tracing::info!(%peer, conn = id, %reason, "RTMP connection closed");
+                        });
+                        continue;
+                    };
+                    // Hand the socket to the event loop's reactor.
+                    let stream = match stream.into_std() {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, "RTMP connection dropped: moving it to an event loop failed");
+                            continue;
+                        }
+                    };
+                    tasks.spawn_on(async move {
+                        let reason = match TcpStream::from_std(stream) {
+                            Ok(stream) => connection(&shared, id, stream).await,
+                            Err(e) => format!("registering with the event loop: {e}"),
+                        };
                         tracing::info!(%peer, conn = id, %reason, "RTMP connection closed");
-                    });
+                    }, handle);
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+    }
+}
+
+/// Dedicated single-threaded runtimes for RTMP connections ([`Config::event_loops`]). Dropping
+/// this stops them: their connection tasks are dropped and the threads joined.
+struct EventLoops {
+    loops: Vec<EventLoop>,
+    next: usize,
+}
+
+/// One loop: its runtime's handle, the sender whose drop stops it, its thread.
+type EventLoop = (
+    Handle,
+    Option<oneshot::Sender<()>>,
+    Option<std::thread::JoinHandle<()>>,
+);
+
+impl EventLoops {
+    fn start(n: usize) -> std::io::Result<Self> {
+        let mut loops = Vec::with_capacity(n);
+        for i in 0..n {
+            // Sockets and timers only: no signal/process driver to poll on every wakeup
+            // (transcoders are spawned on the main runtime).
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()?;
+            let handle = rt.handle().clone();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(format!("rtmp-loop-{i}"))
+                .spawn(move || {
+                    rt.block_on(async {
+                        let _ = stopped.await;
+                    });
+                    // Drops every connection task still on this loop.
+                    rt.shutdown_background();
+                })?;
+            loops.push((handle, Some(stop), Some(thread)));
+        }
+        Ok(Self { loops, next: 0 })
+    }
+
+    /// The loop for the next connection (round-robin); `None` without loops.
+    fn next(&mut self) -> Option<&Handle> {
+        if self.loops.is_empty() {
+            return None;
+        }
+        let i = self.next % self.loops.len();
+        self.next = self.next.wrapping_add(1);
+        Some(&self.loops[i].0)
+    }
+}
+
+impl Drop for EventLoops {
+    fn drop(&mut self) {
+        for (_, stop, _) in &mut self.loops {
+            stop.take();
+        }
+        for (_, _, thread) in &mut self.loops {
+            if let Some(t) = thread.take() {
+                let _ = t.join();
             }
         }
     }
@@ -227,12 +316,13 @@ async fn serve(
     // One timer for the connection, re-armed only when it fires early (not on every read).
     let timer = tokio::time::sleep_until(publish_deadline.min(last_message + cfg.idle_timeout));
     tokio::pin!(timer);
-    // Cancelled when this publisher must stop (replaced, or its key revoked); set once the
-    // publish is accepted.
-    let mut stop: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Reason> + Send>>> =
-        None;
+    // Says why this publisher must stop (replaced, or its key revoked); set once the publish
+    // is accepted. A watcher task waits on the two cancellation tokens, so each wakeup of
+    // this loop polls only a oneshot receiver (no locks).
+    let mut stop: Option<oneshot::Receiver<Reason>> = None;
     loop {
         // Drain complete messages.
+        let mut got_message = false;
         loop {
             let msg = match conn.reader.poll() {
                 Ok(Some(m)) => m,
@@ -247,34 +337,33 @@ async fn serve(
                     return format!("protocol error: {e}");
                 }
             };
-            last_message = tokio::time::Instant::now();
+            got_message = true;
             if let Err(r) = handle(shared, id, conn, &mut app, publishing, msg).await {
                 return r;
             }
+        }
+        if got_message {
+            last_message = tokio::time::Instant::now();
         }
         if let Err(e) = conn.flush().await {
             return format!("write: {e}");
         }
         if stop.is_none() {
             if let Some(p) = publishing.as_ref() {
-                let (kick, revoked) = (p.kick.clone(), p.revoked.clone());
-                stop = Some(Box::pin(async move {
-                    tokio::select! {
-                        _ = kick.cancelled() => "replaced by a newer connection for the same input".to_owned(),
-                        _ = revoked.cancelled() => "auth_failed: stream key revoked".to_owned(),
-                    }
-                }));
+                stop = Some(watch_stop(p.kick.clone(), p.revoked.clone()));
             }
         }
-        let idle_at = last_message + cfg.idle_timeout;
-        let deadline = if publishing.is_some() {
-            idle_at
-        } else {
-            idle_at.min(publish_deadline)
-        };
+        // Reads first: most wakeups are data, and then the other branches are not polled.
         tokio::select! {
+            biased;
             r = conn.fill() => if let Err(r) = r { return r },
             _ = &mut timer => {
+                let idle_at = last_message + cfg.idle_timeout;
+                let deadline = if publishing.is_some() {
+                    idle_at
+                } else {
+                    idle_at.min(publish_deadline)
+                };
                 if tokio::time::Instant::now() < deadline {
                     // Messages arrived since the timer was armed: wait for the rest.
                     timer.as_mut().reset(deadline);
@@ -284,6 +373,7 @@ async fn serve(
                 return if publishing.is_some() { "no complete message before the idle timeout".into() } else { "did not publish in time".into() };
             }
             why = async { match stop.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
+                let why = why.unwrap_or_else(|_| "stop watcher ended".into());
                 if why.starts_with("auth_failed") {
                     conn.send(&rtmp::on_status(1, "error", "NetStream.Publish.Unauthorized", "auth_failed: stream key rotated or input removed"));
                 }
@@ -291,6 +381,21 @@ async fn serve(
             }
         }
     }
+}
+
+/// A task that says why the publisher must stop when `kick` or `revoked` is cancelled; it ends
+/// with the connection (the receiver dropped).
+fn watch_stop(kick: CancellationToken, revoked: CancellationToken) -> oneshot::Receiver<Reason> {
+    let (mut tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let why = tokio::select! {
+            _ = kick.cancelled() => "replaced by a newer connection for the same input",
+            _ = revoked.cancelled() => "auth_failed: stream key revoked",
+            _ = tx.closed() => return,
+        };
+        let _ = tx.send(why.to_owned());
+    });
+    rx
 }
 
 async fn send_error(conn: &mut Conn, code: &str, description: &str) {
@@ -434,7 +539,21 @@ async fn command(
             }
             let name = cmd.args.first().and_then(Value::as_str).unwrap_or("");
             let sid = stream_id.max(1);
-            match authorize(shared, app, name).await {
+            // On the main runtime: the control plane's lookups use its database pool.
+            let auth = {
+                let (shared, app, name) = (shared.clone(), app.clone(), name.to_owned());
+                shared
+                    .main
+                    .clone()
+                    .spawn(async move { authorize(&shared, &app, &name).await })
+            };
+            let auth = auth.await.unwrap_or_else(|_| {
+                Err((
+                    "NetStream.Publish.Failed",
+                    "authorization was cancelled".into(),
+                ))
+            });
+            match auth {
                 Ok((lv, org, grant)) => {
                     let p = start_publishing(shared, id, lv, org, grant);
                     conn.send(&rtmp::stream_begin(sid));
@@ -542,6 +661,7 @@ fn start_publishing(
                 old.broadcast.close("replaced");
             }
             let b = Broadcast::new(
+                &shared.main,
                 &shared.config,
                 shared.registry.clone(),
                 &org,

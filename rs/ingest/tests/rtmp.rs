@@ -357,8 +357,10 @@ async fn ffmpeg_publish_every_rendition_aligned_late_joiner_on_keyframe() -> Res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_key_or_unknown_input_is_refused() -> Result {
+    // Connections on the caller's runtime (no event loop threads).
     let env = start(ingest::Config {
         ladder: vec![],
+        event_loops: 0,
         ..config()
     })
     .await?;
@@ -438,8 +440,11 @@ async fn raw_publish(addr: SocketAddr, app: &str, name: &str) -> Result<String> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encoder_reconnect_keeps_viewers() -> Result {
+    // Two event loops: the reconnecting encoder lands on the other loop than the first one
+    // (round-robin), so the takeover crosses threads.
     let env = start(ingest::Config {
         ladder: vec![],
+        event_loops: 2,
         ..config()
     })
     .await?;

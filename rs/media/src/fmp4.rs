@@ -323,8 +323,27 @@ pub fn chunk_with_prft(
 ) -> Bytes {
     let data_len: usize = samples.iter().map(|s| s.data.len()).sum();
     let mut out = Vec::with_capacity(data_len + 100 + PRFT_SIZE + samples.len() * 16);
+    chunk_header(&mut out, ntp, sequence, track_id, base_decode_time, samples);
+    for s in samples {
+        out.extend_from_slice(&s.data);
+    }
+    Bytes::from(out)
+}
+
+/// Appends everything of [`chunk_with_prft`]'s chunk except the sample data: the `prft` box
+/// (when `ntp` is set), the `moof` and the `mdat` header. The samples' data, in order, must
+/// follow. Lets a caller place the chunk in a buffer of its own (no allocation per chunk).
+pub fn chunk_header(
+    out: &mut Vec<u8>,
+    ntp: Option<u64>,
+    sequence: u32,
+    track_id: u32,
+    base_decode_time: u64,
+    samples: &[Sample],
+) {
+    let data_len: usize = samples.iter().map(|s| s.data.len()).sum();
     if let Some(ntp) = ntp {
-        full(&mut out, b"prft", 1, 2, |o| {
+        full(out, b"prft", 1, 2, |o| {
             u32b(o, track_id);
             o.extend_from_slice(&ntp.to_be_bytes());
             o.extend_from_slice(&base_decode_time.to_be_bytes());
@@ -332,7 +351,7 @@ pub fn chunk_with_prft(
     }
     let moof_start = out.len();
     let mut offset_pos = 0;
-    bx(&mut out, b"moof", |o| {
+    bx(out, b"moof", |o| {
         full(o, b"mfhd", 0, 0, |o| u32b(o, sequence));
         bx(o, b"traf", |o| {
             // default-base-is-moof
@@ -362,12 +381,8 @@ pub fn chunk_with_prft(
     });
     let data_offset = (out.len() - moof_start + 8) as u32;
     out[offset_pos..offset_pos + 4].copy_from_slice(&data_offset.to_be_bytes());
-    u32b(&mut out, (data_len + 8) as u32);
+    u32b(out, (data_len + 8) as u32);
     out.extend_from_slice(b"mdat");
-    for s in samples {
-        out.extend_from_slice(&s.data);
-    }
-    Bytes::from(out)
 }
 
 /// The `prft` box at the start of a chunk made by [`chunk_with_prft`]: (reference track id,

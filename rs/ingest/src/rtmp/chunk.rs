@@ -4,8 +4,6 @@
 //! may not exceed [`MAX_MESSAGE`], and only [`MAX_STREAMS`] chunk streams may hold a partial
 //! message at once. Any violation is an error that ends the connection.
 
-use std::collections::HashMap;
-
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Largest message we reassemble (a 4K keyframe fits; a "never-ending message" does not).
@@ -56,7 +54,9 @@ struct Stream {
 pub struct Reader {
     buf: BytesMut,
     chunk_size: usize,
-    streams: HashMap<u32, Stream>,
+    /// Chunk streams by id. An encoder uses a handful, so a linear scan beats hashing (the
+    /// count is capped, see [`MAX_STREAMS`]).
+    streams: Vec<(u32, Stream)>,
 }
 
 impl Default for Reader {
@@ -64,7 +64,7 @@ impl Default for Reader {
         Self {
             buf: BytesMut::new(),
             chunk_size: 128,
-            streams: HashMap::new(),
+            streams: Vec::new(),
         }
     }
 }
@@ -100,9 +100,13 @@ impl Reader {
 
     /// Abort Message: drop the partial message of a chunk stream.
     pub fn abort(&mut self, csid: u32) {
-        if let Some(s) = self.streams.get_mut(&csid) {
-            s.partial = None;
+        if let Some(i) = self.index(csid) {
+            self.streams[i].1.partial = None;
         }
+    }
+
+    fn index(&self, csid: u32) -> Option<usize> {
+        self.streams.iter().position(|(id, _)| *id == csid)
     }
 
     /// The next complete message, `Ok(None)` when more bytes are needed. Protocol control
@@ -155,7 +159,8 @@ impl Reader {
         pos += header_len;
         let be24 = |s: &[u8]| u32::from_be_bytes([0, s[0], s[1], s[2]]);
 
-        if !self.streams.contains_key(&csid) {
+        let index = self.index(csid);
+        if index.is_none() {
             if fmt != 0 {
                 return Err(ChunkError::NoPrevious(csid));
             }
@@ -165,7 +170,7 @@ impl Reader {
         }
         // Header fields only: the partial payload (if any) stays in the map until committed,
         // so a chunk that is not complete yet costs no copy.
-        let (mut st, prev_partial) = match self.streams.get(&csid) {
+        let (mut st, prev_partial) = match index.map(|i| &self.streams[i].1) {
             Some(p) => (
                 Stream {
                     partial: None,
@@ -244,8 +249,8 @@ impl Reader {
         st.started = true;
         // The partial message continues (fmt 3); a new header in the middle of a message
         // abandons it.
-        let kept = match self.streams.get_mut(&csid) {
-            Some(p) if continuing => p.partial.take(),
+        let kept = match index {
+            Some(i) if continuing => self.streams[i].1.partial.take(),
             _ => None,
         };
         let mut partial = match kept {
@@ -262,13 +267,13 @@ impl Reader {
                         stream_id: st.stream_id,
                         payload: self.buf.split_to(want).freeze(),
                     };
-                    self.streams.insert(csid, st);
+                    self.store(index, csid, st);
                     return Ok(Some(Some(msg)));
                 }
                 let in_flight = self
                     .streams
-                    .values()
-                    .filter(|s| s.partial.is_some())
+                    .iter()
+                    .filter(|(_, s)| s.partial.is_some())
                     .count();
                 if in_flight >= MAX_STREAMS {
                     return Err(ChunkError::TooManyStreams);
@@ -281,7 +286,7 @@ impl Reader {
         let held: usize = self
             .streams
             .iter()
-            .filter(|(id, _)| **id != csid)
+            .filter(|(id, _)| *id != csid)
             .filter_map(|(_, s)| s.partial.as_ref().map(BytesMut::len))
             .sum();
         if held + partial.len() + want > MAX_PARTIAL {
@@ -302,8 +307,15 @@ impl Reader {
             st.partial = Some(partial);
             None
         };
-        self.streams.insert(csid, st);
+        self.store(index, csid, st);
         Ok(Some(msg))
+    }
+
+    fn store(&mut self, index: Option<usize>, csid: u32, st: Stream) {
+        match index {
+            Some(i) => self.streams[i].1 = st,
+            None => self.streams.push((csid, st)),
+        }
     }
 }
 
