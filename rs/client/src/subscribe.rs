@@ -216,7 +216,8 @@ pub(crate) async fn subscribe(
         params.set_group_order(order);
     }
     if let Some(t) = options.delivery_timeout {
-        params.set_subgroup_delivery_timeout(u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
+        params
+            .set_subgroup_delivery_timeout(u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
     }
     let request_id = shared.next_request_id();
     let msg = Subscribe {

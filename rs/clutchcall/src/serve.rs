@@ -250,7 +250,10 @@ impl relay::auth::Authorizer for RtmpAuth {
 }
 
 impl ingest::Lookup for RtmpAuth {
-    fn org_of(&self, lv: &str) -> futures::future::BoxFuture<'static, Result<Option<String>, String>> {
+    fn org_of(
+        &self,
+        lv: &str,
+    ) -> futures::future::BoxFuture<'static, Result<Option<String>, String>> {
         let api = self.0.clone();
         let lv = lv.to_owned();
         Box::pin(async move {

@@ -10,9 +10,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use client::{Connection, Event, SubscribeOptions};
 use moqt::{
-    ControlMessage, DatagramContent, Encode, ObjectDatagram, Parameters, Properties, PublishNamespace, Setup,
-    SetupOptions, Subscribe, SubscribeOk, SubgroupHeader, SubgroupId, SubgroupObjectEncoder, SubscriptionFilter,
-    TrackNamespace,
+    ControlMessage, DatagramContent, Encode, ObjectDatagram, Parameters, Properties,
+    PublishNamespace, Setup, SetupOptions, SubgroupHeader, SubgroupId, SubgroupObjectEncoder,
+    Subscribe, SubscribeOk, SubscriptionFilter, TrackNamespace,
 };
 use net::client::{Client, Config, Verify};
 use support::Engine;
@@ -49,19 +49,29 @@ async fn read_message(recv: &mut net::RecvStream, buf: &mut BytesMut) -> Control
 
 async fn raw_session(engine: &Engine) -> net::Session {
     let hash = engine.cert_sha256().parse().expect("fingerprint");
-    let client = Client::new(Config { verify: Verify::Pinned(vec![hash]), ..Default::default() }).expect("client");
+    let client = Client::new(Config {
+        verify: Verify::Pinned(vec![hash]),
+        ..Default::default()
+    })
+    .expect("client");
     let url = url::Url::parse(&engine.moqt_url()).expect("url");
     let connected = client.connect(&url).await.expect("connect");
     let session = connected.session;
     let mut control = session.open_uni().await.expect("uni");
     let mut options = SetupOptions::new();
     options.path = Some(connected.path.clone());
-    control.write_all(&encode(Setup { options })).await.expect("setup");
+    control
+        .write_all(&encode(Setup { options }))
+        .await
+        .expect("setup");
     // Keep our control stream open for the session's lifetime.
     std::mem::forget(control);
     let mut server_control = session.accept_uni().await.expect("server control");
     let mut buf = BytesMut::new();
-    assert!(matches!(read_message(&mut server_control, &mut buf).await, ControlMessage::Setup(_)));
+    assert!(matches!(
+        read_message(&mut server_control, &mut buf).await,
+        ControlMessage::Setup(_)
+    ));
     std::mem::forget(server_control);
     session
 }
@@ -75,22 +85,40 @@ async fn announced_namespace_is_subscribed_upstream_once_and_datagrams_are_forwa
     let (mut ns_send, mut ns_recv) = publisher.open_bi().await.expect("bi");
     let ns = TrackNamespace::from_strs(NS).expect("ns");
     ns_send
-        .write_all(&encode(PublishNamespace { request_id: 0, namespace: ns.clone(), params: Parameters::new() }))
+        .write_all(&encode(PublishNamespace {
+            request_id: 0,
+            namespace: ns.clone(),
+            params: Parameters::new(),
+        }))
         .await
         .expect("announce");
     let mut buf = BytesMut::new();
-    assert!(matches!(read_message(&mut ns_recv, &mut buf).await, ControlMessage::RequestOk(_)));
+    assert!(matches!(
+        read_message(&mut ns_recv, &mut buf).await,
+        ControlMessage::RequestOk(_)
+    ));
 
     // Two viewers subscribe; the relay must ask the publisher exactly once.
-    let cfg = client::Config::new(Verify::Pinned(vec![engine.cert_sha256().parse().expect("fp")]));
-    let v1 = Connection::connect(&engine.moqt_url(), cfg.clone()).await.expect("viewer 1");
+    let cfg = client::Config::new(Verify::Pinned(vec![engine
+        .cert_sha256()
+        .parse()
+        .expect("fp")]));
+    let v1 = Connection::connect(&engine.moqt_url(), cfg.clone())
+        .await
+        .expect("viewer 1");
     let sub_task = tokio::spawn(async move {
-        let s = v1.subscribe(NS, "video", SubscribeOptions::default()).await.expect("subscribe 1");
+        let s = v1
+            .subscribe(NS, "video", SubscribeOptions::default())
+            .await
+            .expect("subscribe 1");
         (v1, s)
     });
 
     let (mut up_send, mut up_recv) =
-        tokio::time::timeout(Duration::from_secs(10), publisher.accept_bi()).await.expect("upstream SUBSCRIBE").expect("bi");
+        tokio::time::timeout(Duration::from_secs(10), publisher.accept_bi())
+            .await
+            .expect("upstream SUBSCRIBE")
+            .expect("bi");
     let mut up_buf = BytesMut::new();
     let sub = match read_message(&mut up_recv, &mut up_buf).await {
         ControlMessage::Subscribe(s) => s,
@@ -99,15 +127,27 @@ async fn announced_namespace_is_subscribed_upstream_once_and_datagrams_are_forwa
     assert_eq!(sub.request_id % 2, 1, "server request ids are odd");
     assert_eq!(sub.namespace, ns);
     assert_eq!(&sub.track_name[..], b"video");
-    assert!(matches!(sub.params.subscription_filter(), Some(SubscriptionFilter::LargestObject)));
+    assert!(matches!(
+        sub.params.subscription_filter(),
+        Some(SubscriptionFilter::LargestObject)
+    ));
     const ALIAS: u64 = 7;
     up_send
-        .write_all(&encode(SubscribeOk { track_alias: ALIAS, params: Parameters::new(), properties: Properties::new() }))
+        .write_all(&encode(SubscribeOk {
+            track_alias: ALIAS,
+            params: Parameters::new(),
+            properties: Properties::new(),
+        }))
         .await
         .expect("subscribe ok");
     let (v1, mut s1) = sub_task.await.expect("viewer 1 task");
-    let v2 = Connection::connect(&engine.moqt_url(), cfg.clone()).await.expect("viewer 2");
-    let mut s2 = v2.subscribe(NS, "video", SubscribeOptions::default()).await.expect("subscribe 2");
+    let v2 = Connection::connect(&engine.moqt_url(), cfg.clone())
+        .await
+        .expect("viewer 2");
+    let mut s2 = v2
+        .subscribe(NS, "video", SubscribeOptions::default())
+        .await
+        .expect("subscribe 2");
 
     // A raw viewer, to see datagrams as datagrams.
     let raw_viewer = raw_session(&engine).await;
@@ -142,7 +182,8 @@ async fn announced_namespace_is_subscribed_upstream_once_and_datagrams_are_forwa
     header.encode(&mut data);
     let mut enc = SubgroupObjectEncoder::new(&header);
     for o in 0..4u8 {
-        enc.encode_object(o as u64, &Properties::new(), &[o; 100], &mut data).expect("object");
+        enc.encode_object(o as u64, &Properties::new(), &[o; 100], &mut data)
+            .expect("object");
     }
     stream.write_all(&data).await.expect("write group");
     stream.finish().expect("fin");
@@ -155,7 +196,11 @@ async fn announced_namespace_is_subscribed_upstream_once_and_datagrams_are_forwa
                 other => panic!("{name}: unexpected {other:?}"),
             }
         }
-        assert_eq!(got, vec![(0, 0, 0), (0, 1, 1), (0, 2, 2), (0, 3, 3)], "{name}");
+        assert_eq!(
+            got,
+            vec![(0, 0, 0), (0, 1, 1), (0, 2, 2), (0, 3, 3)],
+            "{name}"
+        );
     }
 
     // Group 1 as object datagrams.
@@ -169,14 +214,22 @@ async fn announced_namespace_is_subscribed_upstream_once_and_datagrams_are_forwa
             end_of_group: o == 2,
             content: DatagramContent::Payload(Bytes::from(vec![0xd0 + o as u8; 50])),
         };
-        publisher.send_datagram(d.to_bytes().expect("datagram")).expect("send datagram");
+        publisher
+            .send_datagram(d.to_bytes().expect("datagram"))
+            .expect("send datagram");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut dgrams = Vec::new();
     while dgrams.len() < 3 {
-        let raw = tokio::time::timeout(Duration::from_secs(10), raw_viewer.read_datagram()).await.expect("datagram in time").expect("read");
+        let raw = tokio::time::timeout(Duration::from_secs(10), raw_viewer.read_datagram())
+            .await
+            .expect("datagram in time")
+            .expect("read");
         let d = ObjectDatagram::decode(&raw).expect("valid datagram from the relay");
-        assert_eq!(d.track_alias, raw_alias, "the relay rewrites the alias to the viewer's");
+        assert_eq!(
+            d.track_alias, raw_alias,
+            "the relay rewrites the alias to the viewer's"
+        );
         if let DatagramContent::Payload(p) = &d.content {
             dgrams.push((d.group_id, d.object_id, p[0]));
         }
@@ -185,7 +238,10 @@ async fn announced_namespace_is_subscribed_upstream_once_and_datagrams_are_forwa
 
     // Still exactly one upstream subscription.
     let second = tokio::time::timeout(Duration::from_millis(500), publisher.accept_bi()).await;
-    assert!(second.is_err(), "the relay must not subscribe upstream twice for one track");
+    assert!(
+        second.is_err(),
+        "the relay must not subscribe upstream twice for one track"
+    );
     drop((v1, v2));
 }
 
@@ -196,17 +252,28 @@ async fn subscribe_tracks_gets_a_publish_for_each_track_and_overlaps_are_refused
     let prefix = TrackNamespace::from_strs(["stream", "org_tracks"]).expect("prefix");
     let (mut st_send, mut st_recv) = viewer.open_bi().await.expect("bi");
     st_send
-        .write_all(&encode(moqt::SubscribeTracks { request_id: 0, prefix: prefix.clone(), params: Parameters::new() }))
+        .write_all(&encode(moqt::SubscribeTracks {
+            request_id: 0,
+            prefix: prefix.clone(),
+            params: Parameters::new(),
+        }))
         .await
         .expect("subscribe tracks");
     let mut buf = BytesMut::new();
-    assert!(matches!(read_message(&mut st_recv, &mut buf).await, ControlMessage::RequestOk(_)));
+    assert!(matches!(
+        read_message(&mut st_recv, &mut buf).await,
+        ControlMessage::RequestOk(_)
+    ));
 
     // An overlapping prefix in the same session is refused with PREFIX_OVERLAP.
     let (mut o_send, mut o_recv) = viewer.open_bi().await.expect("bi");
     let narrower = TrackNamespace::from_strs(["stream", "org_tracks", "lv_1"]).expect("ns");
     o_send
-        .write_all(&encode(moqt::SubscribeTracks { request_id: 2, prefix: narrower, params: Parameters::new() }))
+        .write_all(&encode(moqt::SubscribeTracks {
+            request_id: 2,
+            prefix: narrower,
+            params: Parameters::new(),
+        }))
         .await
         .expect("second subscribe tracks");
     let mut obuf = BytesMut::new();
@@ -216,14 +283,26 @@ async fn subscribe_tracks_gets_a_publish_for_each_track_and_overlaps_are_refused
     }
 
     // A track appears under the prefix: the relay PUBLISHes it to the viewer.
-    let cfg = client::Config::new(Verify::Pinned(vec![engine.cert_sha256().parse().expect("fp")]));
-    let pub_conn = Connection::connect(&engine.moqt_url(), cfg).await.expect("publisher");
+    let cfg = client::Config::new(Verify::Pinned(vec![engine
+        .cert_sha256()
+        .parse()
+        .expect("fp")]));
+    let pub_conn = Connection::connect(&engine.moqt_url(), cfg)
+        .await
+        .expect("publisher");
     let publisher = pub_conn
-        .publish(["stream", "org_tracks", "lv_1"], "audio", client::PublishOptions::default())
+        .publish(
+            ["stream", "org_tracks", "lv_1"],
+            "audio",
+            client::PublishOptions::default(),
+        )
         .await
         .expect("publish");
     let (mut p_send, mut p_recv) =
-        tokio::time::timeout(Duration::from_secs(10), viewer.accept_bi()).await.expect("PUBLISH from the relay").expect("bi");
+        tokio::time::timeout(Duration::from_secs(10), viewer.accept_bi())
+            .await
+            .expect("PUBLISH from the relay")
+            .expect("bi");
     let mut pbuf = BytesMut::new();
     let publish = match read_message(&mut p_recv, &mut pbuf).await {
         ControlMessage::Publish(p) => p,
@@ -232,19 +311,34 @@ async fn subscribe_tracks_gets_a_publish_for_each_track_and_overlaps_are_refused
     assert_eq!(&publish.track_name[..], b"audio");
     assert_eq!(publish.request_id % 2, 1);
     p_send
-        .write_all(&encode(moqt::RequestOk { params: Parameters::new(), properties: Properties::new() }))
+        .write_all(&encode(moqt::RequestOk {
+            params: Parameters::new(),
+            properties: Properties::new(),
+        }))
         .await
         .expect("PUBLISH_OK");
 
     let mut group = publisher.group(0).await.expect("group");
-    group.write(Bytes::from_static(b"hello")).await.expect("write");
+    group
+        .write(Bytes::from_static(b"hello"))
+        .await
+        .expect("write");
     group.finish().await.expect("finish");
 
-    let mut uni = tokio::time::timeout(Duration::from_secs(10), viewer.accept_uni()).await.expect("data stream").expect("uni");
-    let data = tokio::time::timeout(Duration::from_secs(10), uni.read_to_end(1 << 16)).await.expect("in time").expect("read");
+    let mut uni = tokio::time::timeout(Duration::from_secs(10), viewer.accept_uni())
+        .await
+        .expect("data stream")
+        .expect("uni");
+    let data = tokio::time::timeout(Duration::from_secs(10), uni.read_to_end(1 << 16))
+        .await
+        .expect("in time")
+        .expect("read");
     let mut slice = &data[..];
     let header = <SubgroupHeader as moqt::Decode>::decode(&mut slice).expect("subgroup header");
-    assert_eq!(header.track_alias, publish.track_alias, "objects use the alias from the relay's PUBLISH");
+    assert_eq!(
+        header.track_alias, publish.track_alias,
+        "objects use the alias from the relay's PUBLISH"
+    );
     assert_eq!(header.group_id, 0);
     let mut dec = moqt::SubgroupObjectDecoder::new(&header);
     let (h, payload) = dec.decode_object(&mut slice).expect("object");
@@ -254,14 +348,25 @@ async fn subscribe_tracks_gets_a_publish_for_each_track_and_overlaps_are_refused
 #[tokio::test]
 async fn standalone_fetch_and_track_status_are_served_from_the_cache() {
     let engine = Engine::start(&[]);
-    let cfg = client::Config::new(Verify::Pinned(vec![engine.cert_sha256().parse().expect("fp")]));
-    let pub_conn = Connection::connect(&engine.moqt_url(), cfg).await.expect("publisher");
+    let cfg = client::Config::new(Verify::Pinned(vec![engine
+        .cert_sha256()
+        .parse()
+        .expect("fp")]));
+    let pub_conn = Connection::connect(&engine.moqt_url(), cfg)
+        .await
+        .expect("publisher");
     let ns_fields = ["stream", "org_fetch", "lv_1"];
-    let publisher = pub_conn.publish(ns_fields, "video", client::PublishOptions::default()).await.expect("publish");
+    let publisher = pub_conn
+        .publish(ns_fields, "video", client::PublishOptions::default())
+        .await
+        .expect("publish");
     for g in 0..3u64 {
         let mut group = publisher.group(g).await.expect("group");
         for o in 0..4u64 {
-            group.write(Bytes::from(vec![(g * 16 + o) as u8; 10])).await.expect("write");
+            group
+                .write(Bytes::from(vec![(g * 16 + o) as u8; 10]))
+                .await
+                .expect("write");
         }
         group.finish().await.expect("finish");
     }
@@ -284,7 +389,13 @@ async fn standalone_fetch_and_track_status_are_served_from_the_cache() {
     let mut buf = BytesMut::new();
     match read_message(&mut ts_recv, &mut buf).await {
         ControlMessage::RequestOk(ok) => {
-            assert_eq!(ok.params.largest_object(), Some(moqt::Location { group: 2, object: 3 }));
+            assert_eq!(
+                ok.params.largest_object(),
+                Some(moqt::Location {
+                    group: 2,
+                    object: 3
+                })
+            );
         }
         other => panic!("expected REQUEST_OK, got {}", other.name()),
     }
@@ -297,8 +408,14 @@ async fn standalone_fetch_and_track_status_are_served_from_the_cache() {
             fetch_type: moqt::FetchType::Standalone {
                 namespace: ns.clone(),
                 track_name: Bytes::from_static(b"video"),
-                start: moqt::Location { group: 0, object: 2 },
-                end: moqt::Location { group: 1, object: 0 },
+                start: moqt::Location {
+                    group: 0,
+                    object: 2,
+                },
+                end: moqt::Location {
+                    group: 1,
+                    object: 0,
+                },
             },
             params: Parameters::new(),
         }))
@@ -309,8 +426,14 @@ async fn standalone_fetch_and_track_status_are_served_from_the_cache() {
         ControlMessage::FetchOk(ok) => assert!(!ok.end_of_track),
         other => panic!("expected FETCH_OK, got {}", other.name()),
     }
-    let mut uni = tokio::time::timeout(Duration::from_secs(10), viewer.accept_uni()).await.expect("fetch stream").expect("uni");
-    let data = tokio::time::timeout(Duration::from_secs(10), uni.read_to_end(1 << 20)).await.expect("in time").expect("read");
+    let mut uni = tokio::time::timeout(Duration::from_secs(10), viewer.accept_uni())
+        .await
+        .expect("fetch stream")
+        .expect("uni");
+    let data = tokio::time::timeout(Duration::from_secs(10), uni.read_to_end(1 << 20))
+        .await
+        .expect("in time")
+        .expect("read");
     let mut slice = &data[..];
     let header = <moqt::FetchHeader as moqt::Decode>::decode(&mut slice).expect("fetch header");
     assert_eq!(header.request_id, 2);
@@ -319,7 +442,11 @@ async fn standalone_fetch_and_track_status_are_served_from_the_cache() {
     while !slice.is_empty() {
         let (item, payload) = dec.decode_object(&mut slice).expect("fetch object");
         if let moqt::FetchItem::Object(h) = item {
-            assert_eq!(payload[0] as u64, h.group_id * 16 + h.object_id, "payload matches its location");
+            assert_eq!(
+                payload[0] as u64,
+                h.group_id * 16 + h.object_id,
+                "payload matches its location"
+            );
             got.push((h.group_id, h.object_id));
         }
     }

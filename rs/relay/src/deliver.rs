@@ -108,17 +108,36 @@ pub async fn subscribe(
 
     let alias = ctx.next_alias();
     let mut established = None;
-    let result = serve(ctx, &track, alias, &msg.params, &mut send, &mut recv, scope.clone(), |largest, info| {
-        let mut params = Parameters::new();
-        if let Some(l) = largest {
-            params.set_largest_object(wire(l));
-        }
-        // Registered before SUBSCRIBE_OK leaves, so a joining FETCH sent on receipt finds it.
-        let forward = msg.params.forward_or_default();
-        ctx.subscriptions_insert(msg.request_id, Joining { track: track.clone(), location: if forward { largest } else { None } });
-        established = Some(msg.request_id);
-        Some(ControlMessage::SubscribeOk(SubscribeOk { track_alias: alias, params, properties: info.properties.clone() }))
-    })
+    let result = serve(
+        ctx,
+        &track,
+        alias,
+        &msg.params,
+        &mut send,
+        &mut recv,
+        scope.clone(),
+        |largest, info| {
+            let mut params = Parameters::new();
+            if let Some(l) = largest {
+                params.set_largest_object(wire(l));
+            }
+            // Registered before SUBSCRIBE_OK leaves, so a joining FETCH sent on receipt finds it.
+            let forward = msg.params.forward_or_default();
+            ctx.subscriptions_insert(
+                msg.request_id,
+                Joining {
+                    track: track.clone(),
+                    location: if forward { largest } else { None },
+                },
+            );
+            established = Some(msg.request_id);
+            Some(ControlMessage::SubscribeOk(SubscribeOk {
+                track_alias: alias,
+                params,
+                properties: info.properties.clone(),
+            }))
+        },
+    )
     .await;
     if let Some(id) = established {
         ctx.subscriptions_remove(id);
@@ -127,13 +146,32 @@ pub async fn subscribe(
 }
 
 /// Where a subscription starts and ends, from its filter and the track's largest location.
-fn filter_range(filter: Option<SubscriptionFilter>, largest: Option<Location>) -> Result<(Location, Option<u64>), SessionError> {
+fn filter_range(
+    filter: Option<SubscriptionFilter>,
+    largest: Option<Location>,
+) -> Result<(Location, Option<u64>), SessionError> {
     Ok(match filter {
-        Some(SubscriptionFilter::NextGroupStart) => (largest.map(|l| Location::new(l.group + 1, 0)).unwrap_or_default(), None),
-        Some(SubscriptionFilter::LargestObject) => (largest.map(|l| Location::new(l.group, l.object + 1)).unwrap_or_default(), None),
+        Some(SubscriptionFilter::NextGroupStart) => (
+            largest
+                .map(|l| Location::new(l.group + 1, 0))
+                .unwrap_or_default(),
+            None,
+        ),
+        Some(SubscriptionFilter::LargestObject) => (
+            largest
+                .map(|l| Location::new(l.group, l.object + 1))
+                .unwrap_or_default(),
+            None,
+        ),
         Some(SubscriptionFilter::AbsoluteStart(s)) => (local(s), None),
-        Some(SubscriptionFilter::AbsoluteRange { start, end_group_delta }) => {
-            let end = start.group.checked_add(end_group_delta).ok_or_else(|| SessionError::Protocol("end group overflows".into()))?;
+        Some(SubscriptionFilter::AbsoluteRange {
+            start,
+            end_group_delta,
+        }) => {
+            let end = start
+                .group
+                .checked_add(end_group_delta)
+                .ok_or_else(|| SessionError::Protocol("end group overflows".into()))?;
             (local(start), Some(end))
         }
         None => (Location::default(), None),
@@ -181,12 +219,15 @@ async fn serve(
         .unwrap_or(ctx.shared.config.lag_budget);
     // OBJECT_DELIVERY_TIMEOUT: the smaller of the subscriber's parameter and the publisher's
     // track property, when either is set (0 = none).
-    let object_timeout = [params.object_delivery_timeout(), info.properties.object_delivery_timeout()]
-        .into_iter()
-        .flatten()
-        .filter(|t| *t > 0)
-        .min()
-        .map(Duration::from_millis);
+    let object_timeout = [
+        params.object_delivery_timeout(),
+        info.properties.object_delivery_timeout(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| *t > 0)
+    .min()
+    .map(Duration::from_millis);
     let delivery = Delivery {
         session: ctx.session.clone(),
         track: track.clone(),
@@ -235,7 +276,15 @@ async fn serve(
     metrics::gauge!("relay_subscriptions").decrement(1.0);
     if let Some(end) = outcome {
         let count = streams.load(Ordering::Relaxed);
-        let _ = io::send(send, PublishDone { status_code: end.code, stream_count: count, reason: ReasonPhrase::new(&end.reason) }).await;
+        let _ = io::send(
+            send,
+            PublishDone {
+                status_code: end.code,
+                stream_count: count,
+                reason: ReasonPhrase::new(&end.reason),
+            },
+        )
+        .await;
         let _ = send.finish();
     }
     Ok(())
@@ -251,9 +300,15 @@ pub async fn subscribe_tracks(
 ) -> Result<(), SessionError> {
     let scope = ctx.closed.child_token();
     let prefix = msg.prefix.clone();
-    let _guard = authorize_or_reject(ctx, &mut send, &prefix, None, &msg.params, scope.clone()).await?;
+    let _guard =
+        authorize_or_reject(ctx, &mut send, &prefix, None, &msg.params, scope.clone()).await?;
     let Some(_claim) = ctx.claim_prefix(PrefixKind::Tracks, prefix.fields()) else {
-        reject(&mut send, request::PREFIX_OVERLAP, "overlaps another SUBSCRIBE_TRACKS of this session").await;
+        reject(
+            &mut send,
+            request::PREFIX_OVERLAP,
+            "overlaps another SUBSCRIBE_TRACKS of this session",
+        )
+        .await;
         return Ok(());
     };
     let mut added = ctx.shared.registry.track_added();
@@ -289,7 +344,12 @@ pub async fn subscribe_tracks(
     Ok(())
 }
 
-fn spawn_publish(ctx: &Arc<Ctx>, track: Arc<Track>, forward: bool, scope: tokio_util::sync::CancellationToken) {
+fn spawn_publish(
+    ctx: &Arc<Ctx>,
+    track: Arc<Track>,
+    forward: bool,
+    scope: tokio_util::sync::CancellationToken,
+) {
     let ctx = ctx.clone();
     tokio::spawn(async move {
         if let Err(e) = publish_to_peer(&ctx, &track, forward, scope).await {
@@ -305,9 +365,14 @@ async fn publish_to_peer(
     forward: bool,
     scope: tokio_util::sync::CancellationToken,
 ) -> Result<(), SessionError> {
-    let (mut send, recv) = ctx.session.open_bi().await.map_err(SessionError::from_session)?;
+    let (mut send, recv) = ctx
+        .session
+        .open_bi()
+        .await
+        .map_err(SessionError::from_session)?;
     let mut recv = Reader::new(recv);
-    let namespace = TrackNamespace::new(track.name.namespace.iter().cloned()).map_err(|e| SessionError::Internal(e.to_string()))?;
+    let namespace = TrackNamespace::new(track.name.namespace.iter().cloned())
+        .map_err(|e| SessionError::Internal(e.to_string()))?;
     let alias = ctx.next_alias();
     let mut params = Parameters::new();
     if let Some(l) = track.largest() {
@@ -327,8 +392,15 @@ async fn publish_to_peer(
     io::send(&mut send, publish).await?;
     let ok = match recv.message().await {
         Ok(Some(ControlMessage::RequestOk(ok))) | Ok(Some(ControlMessage::PublishOk(ok))) => ok,
-        Ok(Some(ControlMessage::RequestError(_))) | Ok(None) | Err(SessionError::Reset(_)) => return Ok(()),
-        Ok(Some(other)) => return Err(SessionError::Protocol(format!("{} in reply to PUBLISH", other.name()))),
+        Ok(Some(ControlMessage::RequestError(_))) | Ok(None) | Err(SessionError::Reset(_)) => {
+            return Ok(())
+        }
+        Ok(Some(other)) => {
+            return Err(SessionError::Protocol(format!(
+                "{} in reply to PUBLISH",
+                other.name()
+            )))
+        }
         Err(e) => return Err(e),
     };
     let mut sub_params = ok.params.clone();
@@ -336,7 +408,17 @@ async fn publish_to_peer(
         sub_params.set_forward(false);
     }
     let scope = scope.child_token();
-    serve(ctx, track, alias, &sub_params, &mut send, &mut recv, scope, |_, _| None).await
+    serve(
+        ctx,
+        track,
+        alias,
+        &sub_params,
+        &mut send,
+        &mut recv,
+        scope,
+        |_, _| None,
+    )
+    .await
 }
 
 /// Why a delivery stopped.
@@ -512,7 +594,8 @@ impl Delivery {
             }
         }
         if sg.datagram {
-            self.write_datagrams(&sg, skip_below, &mut progress, &mut deadline).await;
+            self.write_datagrams(&sg, skip_below, &mut progress, &mut deadline)
+                .await;
             return;
         }
         let mut stream = match self.session.open_uni().await {
@@ -543,7 +626,10 @@ impl Delivery {
                     if obj.id < skip_below {
                         continue;
                     }
-                    if self.object_timeout.is_some_and(|t| obj.received.elapsed() > t) {
+                    if self
+                        .object_timeout
+                        .is_some_and(|t| obj.received.elapsed() > t)
+                    {
                         metrics::counter!("relay_objects_expired_total").increment(1);
                         let _ = stream.reset(crate::RESET_DELIVERY_TIMEOUT);
                         return;
@@ -631,7 +717,11 @@ impl Delivery {
             let p = *progress.borrow_and_update();
             for obj in sg.get_from(next) {
                 next += 1;
-                if obj.id < skip_below || self.object_timeout.is_some_and(|t| obj.received.elapsed() > t) {
+                if obj.id < skip_below
+                    || self
+                        .object_timeout
+                        .is_some_and(|t| obj.received.elapsed() > t)
+                {
                     continue;
                 }
                 let content = if obj.status == moqt::data::ObjectStatus::Normal {
@@ -643,14 +733,16 @@ impl Delivery {
                     track_alias: self.alias,
                     group_id: sg.group,
                     object_id: obj.id,
-                    publisher_priority: (sg.priority != self.default_priority).then_some(sg.priority),
+                    publisher_priority: (sg.priority != self.default_priority)
+                        .then_some(sg.priority),
                     properties: obj.properties.clone(),
                     end_of_group: false,
                     content,
                 };
                 if let Ok(bytes) = d.to_bytes() {
                     if self.session.send_datagram(bytes).is_ok() {
-                        metrics::counter!("relay_egress_bytes_total").increment(obj.payload.len() as u64);
+                        metrics::counter!("relay_egress_bytes_total")
+                            .increment(obj.payload.len() as u64);
                     }
                 }
             }
@@ -928,7 +1020,12 @@ pub async fn subscribe_namespace(
     let _guard =
         authorize_or_reject(ctx, &mut send, &prefix, None, &msg.params, scope.clone()).await?;
     let Some(_claim) = ctx.claim_prefix(PrefixKind::Namespaces, prefix.fields()) else {
-        reject(&mut send, request::PREFIX_OVERLAP, "overlaps another SUBSCRIBE_NAMESPACE of this session").await;
+        reject(
+            &mut send,
+            request::PREFIX_OVERLAP,
+            "overlaps another SUBSCRIBE_NAMESPACE of this session",
+        )
+        .await;
         return Ok(());
     };
     let (existing, mut events) = ctx.shared.registry.namespaces(prefix.fields());

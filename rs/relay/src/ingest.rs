@@ -48,7 +48,8 @@ pub struct StreamCount {
 
 impl StreamCount {
     fn start(&self) {
-        self.started.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn end(&self) {
@@ -444,7 +445,11 @@ async fn subgroup_stream(ctx: &Arc<Ctx>, mut reader: Reader) -> Result<(), Sessi
     result
 }
 
-async fn subgroup_objects(mut reader: Reader, header: SubgroupHeader, inbound: Inbound) -> Result<(), SessionError> {
+async fn subgroup_objects(
+    mut reader: Reader,
+    header: SubgroupHeader,
+    inbound: Inbound,
+) -> Result<(), SessionError> {
     let track = inbound.track;
     let priority = header.priority_or(inbound.default_priority);
     let mut decoder = SubgroupObjectDecoder::new(&header);
@@ -560,19 +565,30 @@ pub async fn datagrams(ctx: Arc<Ctx>) {
         if inbound.track.generation() != inbound.generation {
             continue;
         }
-        let priority = object.publisher_priority.unwrap_or(inbound.default_priority);
+        let priority = object
+            .publisher_priority
+            .unwrap_or(inbound.default_priority);
         let lane = inbound.track.datagram_lane(object.group_id, priority);
         let (status, payload) = match object.content {
             moqt::data::DatagramContent::Payload(p) => (ObjectStatus::Normal, p),
             moqt::data::DatagramContent::Status(s) => (s, Bytes::new()),
         };
-        if lane.last_object_id().is_some_and(|last| object.object_id <= last) {
+        if lane
+            .last_object_id()
+            .is_some_and(|last| object.object_id <= last)
+        {
             // Datagrams can arrive out of order; the lane keeps increasing ids only.
             continue;
         }
         inbound.track.push_object(
             &lane,
-            Object { id: object.object_id, status, properties: object.properties, payload, received: Instant::now() },
+            Object {
+                id: object.object_id,
+                status,
+                properties: object.properties,
+                payload,
+                received: Instant::now(),
+            },
         );
     }
 }

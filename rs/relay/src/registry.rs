@@ -97,7 +97,12 @@ impl Registry {
         let mut created = false;
         let entry = inner.tracks.entry(name.clone()).or_insert_with(|| {
             created = true;
-            Entry { track: Track::new(name.clone(), cache_bytes), feed: None, stop: CancellationToken::new(), epoch: 0 }
+            Entry {
+                track: Track::new(name.clone(), cache_bytes),
+                feed: None,
+                stop: CancellationToken::new(),
+                epoch: 0,
+            }
         });
         if created {
             let _ = self.track_added.send(entry.track.clone());

@@ -221,7 +221,11 @@ impl Ctx {
 
     /// Reserve a namespace prefix for a SUBSCRIBE_NAMESPACE or SUBSCRIBE_TRACKS; `None` when it
     /// shares a common prefix with an active one of the same kind (PREFIX_OVERLAP).
-    pub fn claim_prefix(self: &Arc<Self>, kind: PrefixKind, prefix: &[Bytes]) -> Option<PrefixClaim> {
+    pub fn claim_prefix(
+        self: &Arc<Self>,
+        kind: PrefixKind,
+        prefix: &[Bytes],
+    ) -> Option<PrefixClaim> {
         let mut prefixes = Self::lock(&self.prefixes);
         let overlaps = prefixes
             .iter()
@@ -231,7 +235,10 @@ impl Ctx {
         }
         let id = self.next_prefix_id.fetch_add(1, Ordering::Relaxed);
         prefixes.push((kind, prefix.to_vec(), id));
-        Some(PrefixClaim { ctx: self.clone(), id })
+        Some(PrefixClaim {
+            ctx: self.clone(),
+            id,
+        })
     }
 
     pub fn is_going_away(&self) -> bool {

@@ -463,7 +463,10 @@ impl Track {
                     g
                 }
             };
-            let mut subgroups = group_arc.subgroups.lock().unwrap_or_else(|e| e.into_inner());
+            let mut subgroups = group_arc
+                .subgroups
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             match subgroups.iter().find(|s| s.datagram) {
                 Some(l) => (l.clone(), false),
                 None => {

@@ -34,7 +34,14 @@ impl Engine {
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&data_dir)
-            .args(["--http", "127.0.0.1:0", "--relay", "127.0.0.1:0", "--rtmp", "127.0.0.1:0"])
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--relay",
+                "127.0.0.1:0",
+                "--rtmp",
+                "127.0.0.1:0",
+            ])
             .args(base)
             .args(extra)
             .env(
