@@ -16,6 +16,9 @@ WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 cd "$ROOT"
 DELAY_SECS="${DELAY_SECS:-10}"
+# Seconds the publishers run before the CPU window (both servers). Long enough to fill the relay
+# cache (64 MiB/track: ~170 s of 3 Mbit/s video) measures the steady state.
+WARMUP="${WARMUP:-3}"
 cargo build --release -q -p clutchcall-ingest --example rtmp_bench --example rtmp_delay
 BENCH="$ROOT/target/release/examples/rtmp_bench"
 DELAY="$ROOT/target/release/examples/rtmp_delay"
@@ -33,7 +36,7 @@ publishers() { # $1 = url prefix, $2 = suffix after the stream id ("/<key>" for 
 }
 
 echo "== (a) engine passthrough, $N streams, ${SECS}s"
-"$BENCH" 127.0.0.1:19350 3 "$SECS" none veryfast 127.0.0.1:19353 $((DELAY_SECS + 3)) > "$WORK/engine.txt" &
+"$BENCH" 127.0.0.1:19350 "$WARMUP" "$SECS" none veryfast 127.0.0.1:19353 $((DELAY_SECS + 3)) > "$WORK/engine.txt" &
 ENGINE_PID=$!
 sleep 1
 publishers rtmp://127.0.0.1:19350/live /sk_bench
@@ -60,7 +63,7 @@ sleep 1
 publishers rtmp://127.0.0.1:19351/live ""
 sleep 2
 grep -q . "$WORK/nginx.err" && tail -3 "$WORK/nginx.err"
-sleep 3
+sleep "$WARMUP"
 T0=$(ticks "$NGINX_PID"); sleep "$SECS"; T1=$(ticks "$NGINX_PID")
 pkill -P $$ ffmpeg 2>/dev/null || true
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
