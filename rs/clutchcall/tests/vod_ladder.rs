@@ -11,76 +11,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::Engine;
+use support::{credentials, http, Engine};
 
 const LADDER: &str = "1080p:1080:5000000,720p:720:3000000,480p:480:1500000,360p:360:800000";
-
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
-}
-
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Reply {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "unexpected chunked reply: {head}"
-    );
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        body: raw[split + 4..].to_vec(),
-    }
-}
-
-fn json(r: &Reply) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
-}
-
-fn credentials(data_dir: &Path) -> (String, String) {
-    let text = std::fs::read_to_string(data_dir.join("credentials")).expect("credentials");
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(k))
-            .map(|v| v.trim().trim_matches('"').to_owned())
-            .unwrap_or_else(|| panic!("{k} in credentials"))
-    };
-    (get("CLUTCHCALL_CREDENTIALS="), get("CLUTCHCALL_ORG_ID="))
-}
 
 fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd
@@ -148,7 +86,7 @@ fn upload_and_package(engine: &Engine, key: &str, org: &str, file: &Path) -> (St
         body.as_bytes(),
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let created = json(&r);
+    let created = r.json();
     let asset_id = created["assetId"].as_str().unwrap().to_owned();
     let url = created["uploadUrl"].as_str().unwrap();
     let target = &url[url.find("/v1/uploads/").expect("upload path")..];
@@ -174,7 +112,7 @@ fn upload_and_package(engine: &Engine, key: &str, org: &str, file: &Path) -> (St
             b"",
         );
         assert_eq!(r.status, 200);
-        let a = json(&r)["asset"].clone();
+        let a = r.json()["asset"].clone();
         assert_ne!(a["status"], "errored", "{a}");
         if a["status"] == "ready" {
             break a;
@@ -191,7 +129,7 @@ fn upload_and_package(engine: &Engine, key: &str, org: &str, file: &Path) -> (St
         b"",
     );
     assert_eq!(r.status, 200);
-    (pb, json(&r))
+    (pb, r.json())
 }
 
 fn get(engine: &Engine, pb: &str, file: &str) -> Vec<u8> {
