@@ -11,6 +11,7 @@ import { launchBrowser, openPage } from './lib/browser.mjs';
 import { startEngine } from './lib/engine.mjs';
 import { watchLive, watchState } from './lib/live-viewer.mjs';
 import { rtmpPush } from './lib/rtmp.mjs';
+import { poller, sleep } from './lib/wait.mjs';
 
 const ARGS = ['--ladder', 'none'];
 
@@ -29,18 +30,7 @@ after(async () => {
   await engine?.stop();
 });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, ms = 90_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > deadline) assert.fail(`${what}: not reached (last: ${JSON.stringify(last)})`);
-    await sleep(250);
-  }
-}
+const until = poller(90_000);
 
 /** REST call with the admin key (node side). */
 async function api(creds, method, path, body) {

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { launchBrowser, openPage } from './lib/browser.mjs';
 import { startEngine } from './lib/engine.mjs';
 import { goLive, videoStats } from './lib/recipe.mjs';
+import { poller, sleep } from './lib/wait.mjs';
 
 let engine;
 let browser;
@@ -33,19 +34,7 @@ after(async () => {
   }
 });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value; fails with `what` and the last value after `ms`. */
-async function until(what, fn, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > deadline) assert.fail(`${what}: not reached (last: ${JSON.stringify(last)})`);
-    await sleep(200);
-  }
-}
+const until = poller(30_000);
 
 async function publisherPage() {
   const page = await openPage(browser);

@@ -18,6 +18,7 @@ import { launchBrowser, openPage } from './lib/browser.mjs';
 import { startEngine } from './lib/engine.mjs';
 import { watchLive, watchState } from './lib/live-viewer.mjs';
 import { rtmpPush } from './lib/rtmp.mjs';
+import { poller, sleep } from './lib/wait.mjs';
 
 // Light enough for a small shared machine: a 640x360 source and two rungs below it.
 const LADDER = '240:400,144:150';
@@ -44,19 +45,7 @@ after(async () => {
   }
 });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value; fails with `what` and the last value after `ms`. */
-async function until(what, fn, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > deadline) assert.fail(`${what}: not reached (last: ${JSON.stringify(last)})`);
-    await sleep(250);
-  }
-}
+const until = poller(60_000);
 
 const state = () => viewPage.evaluate(watchState);
 
