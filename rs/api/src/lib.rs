@@ -37,6 +37,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 pub use error::Error;
+
+/// Lifetime of a relay-to-relay token, in seconds. Each upstream request gets a fresh one; an
+/// upstream subscription, once granted, lives on (the edge enforces its viewers' tokens).
+pub const RELAY_TOKEN_TTL_SECS: u64 = 60;
 pub use http::ApiError;
 use secret::prefix;
 use store::{ApiKeyRow, Cursor, Db, InputRow, OrgRow};
@@ -288,6 +292,12 @@ impl Api {
     /// The relay's authorization hook.
     pub fn authorizer(&self) -> Arc<dyn relay::auth::Authorizer> {
         Arc::new(auth::RelayAuthorizer { api: self.clone() })
+    }
+
+    /// Tokens an edge relay presents to its origin (see [`Api::mint_relay_token`]). The edge and
+    /// the origin must share the database (their orgs' signing keys).
+    pub fn upstream_auth(&self) -> Arc<dyn relay::mesh::UpstreamAuth> {
+        Arc::new(auth::RelayTokens { api: self.clone() })
     }
 
     /// Relay URLs and certificate hash that `GET /v1/playback/{lv_…}` advertises. `cert_hash`
@@ -673,6 +683,29 @@ impl Api {
         })
     }
 
+    /// The audience of relay-to-relay tokens: the viewers' audience plus `:relay`, so a
+    /// viewer's token is never taken for one, nor one for a viewer's.
+    pub fn relay_audience(&self) -> String {
+        format!("{}:relay", self.inner.config.audience)
+    }
+
+    /// Mint the token with which an edge relay subscribes to `stream/<org>/<lv>` at its origin:
+    /// signed by the org's current key like a playback token, for that one stream only, valid
+    /// for [`RELAY_TOKEN_TTL_SECS`], audience [`Api::relay_audience`]. Minted per upstream request.
+    pub async fn mint_relay_token(&self, org: &str, lv: &str) -> Result<String, Error> {
+        let signer = self.signer(org).await?;
+        let now_s = u64::try_from(now_ms() / 1000).unwrap_or_default();
+        let Minted { token, .. } = signer.mint(PlaybackClaims {
+            sub: lv.to_owned(),
+            org: org.to_owned(),
+            aud: self.relay_audience(),
+            iat: now_s,
+            exp: now_s + RELAY_TOKEN_TTL_SECS,
+        })?;
+        metrics::counter!("clutchcall_relay_tokens_minted_total").increment(1);
+        Ok(token)
+    }
+
     async fn verifying_key(&self, kid: &str) -> Result<Option<Arc<VerifyingKey>>, Error> {
         let cached = self
             .inner
@@ -710,6 +743,19 @@ impl Api {
         playback_id: &str,
         org: Option<&str>,
     ) -> Result<Result<PlaybackClaims, TokenError>, Error> {
+        let audience = self.inner.config.audience.clone();
+        self.verify_token_for(token, playback_id, org, &audience)
+            .await
+    }
+
+    /// [`Api::verify_playback`] against another audience (relay-to-relay tokens).
+    pub async fn verify_token_for(
+        &self,
+        token: &str,
+        playback_id: &str,
+        org: Option<&str>,
+        audience: &str,
+    ) -> Result<Result<PlaybackClaims, TokenError>, Error> {
         let head = match tokens::peek(token) {
             Ok(h) => h,
             Err(e) => return Ok(Err(e)),
@@ -720,7 +766,7 @@ impl Api {
         let expect = Expect {
             playback_id,
             org,
-            audience: &self.inner.config.audience,
+            audience,
         };
         Ok(tokens::verify_playback(token, &key, &expect))
     }

@@ -628,6 +628,58 @@ async fn token_for_deleted_input(s: TestServer) {
     assert!(subscribe(&s, &i, &token).await.is_err());
 }
 
+// ---- relay-to-relay tokens (an edge subscribing at its origin) ----
+
+async fn relay_tokens_are_scoped(s: TestServer) {
+    let a = input(&s).await;
+    let b = input(&s).await;
+    let org = s.creds.org_id.clone();
+    let relay_token = s.api.mint_relay_token(&org, &a.lv).await.unwrap();
+    // Good for its one stream, and the grant does not close the edge's session at expiry.
+    let grant = subscribe(&s, &a, &relay_token).await.unwrap();
+    assert!(grant.expires_at.is_none() && grant.revoked.is_none());
+    // Not for another stream, not for publishing, not for the HTTP playback path.
+    assert!(subscribe(&s, &b, &relay_token).await.is_err());
+    assert!(publish(&s, &org, &a.lv, &relay_token).await.is_err());
+    let got = send(s.anon(
+        Method::GET,
+        &format!("/v1/playback/{}?token={relay_token}", a.lv),
+    ))
+    .await;
+    assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.1);
+    // Not for another org's stream.
+    let (_theirs, their_input) = other_org(&s).await;
+    assert!(authorize(
+        &s,
+        Action::Subscribe,
+        &org,
+        &their_input.lv,
+        Some(&relay_token)
+    )
+    .await
+    .is_err());
+    // Expired, or tampered: refused like any token.
+    let signer = active_signer(&s, &org).await;
+    let audience = s.api.relay_audience();
+    let expired = signer
+        .mint(claims(&a.lv, &org, &audience, now_s() - 1))
+        .unwrap();
+    assert!(subscribe(&s, &a, &expired.token).await.is_err());
+    let parts: Vec<&str> = relay_token.split('.').collect();
+    let mut body: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    body["sub"] = json!(b.lv);
+    let retargeted = format!("{}.{}.{}", parts[0], b64(&body), parts[2]);
+    assert!(subscribe(&s, &b, &retargeted).await.is_err());
+    // A viewer's token keeps its expiry (only relay tokens get a session-long grant).
+    let viewer = mint(&s, &a, 600).await;
+    assert!(subscribe(&s, &a, &viewer)
+        .await
+        .unwrap()
+        .expires_at
+        .is_some());
+}
+
 // ---- stream keys ----
 
 async fn stream_key_publishes(s: TestServer) {
@@ -747,4 +799,5 @@ db_tests!(
     stream_key_publishes,
     stream_key_after_rotation,
     stream_key_of_another_input,
+    relay_tokens_are_scoped,
 );

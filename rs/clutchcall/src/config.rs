@@ -106,6 +106,31 @@ pub struct ServeArgs {
     /// Upload-Length). [default: 60]
     #[arg(long, env = "CLUTCHCALL_UPLOAD_IDLE_COMPLETE_SECS")]
     pub upload_idle_complete_secs: Option<u64>,
+    /// Run as an edge of this origin relay (relay mesh), e.g. moqt://origin.example:4443: tracks
+    /// under --origin-prefix are fetched from it once per track, however many viewers attach
+    /// here. The edge must share the origin's database (--database-url postgres://…).
+    /// [default: none: this node is an origin]
+    #[arg(long, env = "CLUTCHCALL_ORIGIN")]
+    pub origin: Option<String>,
+    /// SHA-256 of the origin relay's certificate, hex (repeatable; the origin serves it at
+    /// /certificate.sha256). [default: --origin-http, else the platform's root CAs]
+    #[arg(
+        long = "origin-cert-sha256",
+        env = "CLUTCHCALL_ORIGIN_CERT_SHA256",
+        value_delimiter = ','
+    )]
+    pub origin_cert_sha256: Vec<String>,
+    /// The origin's HTTP base URL (http://host:8080), to read its self-signed certificate's
+    /// hash before each connection. Only on a network you trust.
+    #[arg(long, env = "CLUTCHCALL_ORIGIN_HTTP")]
+    pub origin_http: Option<String>,
+    /// Namespace prefix the origin feeds, /-separated. [default: stream]
+    #[arg(long, env = "CLUTCHCALL_ORIGIN_PREFIX")]
+    pub origin_prefix: Option<String>,
+    /// How long, in milliseconds, a track fed from upstream (an origin, or a publisher's
+    /// PUBLISH_NAMESPACE) stays subscribed after its last viewer left. [default: 10000]
+    #[arg(long, env = "CLUTCHCALL_UPSTREAM_LINGER_MS")]
+    pub upstream_linger_ms: Option<u64>,
 }
 
 /// The optional TOML file: the same keys as the flags, in snake_case.
@@ -133,6 +158,12 @@ struct FileConfig {
     max_upload_mb: Option<u64>,
     vod_ladder: Option<String>,
     upload_idle_complete_secs: Option<u64>,
+    origin: Option<String>,
+    #[serde(default)]
+    origin_cert_sha256: Vec<String>,
+    origin_http: Option<String>,
+    origin_prefix: Option<String>,
+    upstream_linger_ms: Option<u64>,
 }
 
 /// Everything resolved.
@@ -160,6 +191,9 @@ pub struct Settings {
     pub max_upload_mb: u64,
     pub vod_ladder: Vec<vod::Rung>,
     pub upload_idle_complete: Duration,
+    /// Set on an edge: the origin it is fed from.
+    pub origin: Option<crate::edge::Origin>,
+    pub upstream_linger: Duration,
 }
 
 impl Settings {
@@ -179,6 +213,32 @@ impl Settings {
                 relay.port(),
             ));
         }
+        let relay_max_udp_payload = serve
+            .relay_max_udp_payload
+            .or(file.relay_max_udp_payload)
+            .unwrap_or(1452);
+        let origin_pins = if serve.origin_cert_sha256.is_empty() {
+            file.origin_cert_sha256
+        } else {
+            serve.origin_cert_sha256
+        };
+        let origin = match serve.origin.or(file.origin).filter(|o| !o.is_empty()) {
+            Some(url) => Some(crate::edge::Origin::parse(
+                &url,
+                &origin_pins,
+                serve
+                    .origin_http
+                    .or(file.origin_http)
+                    .filter(|h| !h.is_empty()),
+                serve
+                    .origin_prefix
+                    .or(file.origin_prefix)
+                    .as_deref()
+                    .unwrap_or("stream"),
+                relay_max_udp_payload,
+            )?),
+            None => None,
+        };
         let tls_hostnames = if serve.tls_hostnames.is_empty() {
             file.tls_hostnames
         } else {
@@ -227,10 +287,7 @@ impl Settings {
             ),
             public_url: serve.public_url.or(file.public_url),
             relay_url: serve.relay_url.or(file.relay_url),
-            relay_max_udp_payload: serve
-                .relay_max_udp_payload
-                .or(file.relay_max_udp_payload)
-                .unwrap_or(1452),
+            relay_max_udp_payload,
             object_store_url: serve
                 .object_store_url
                 .or(file.object_store_url)
@@ -251,6 +308,13 @@ impl Settings {
                     .upload_idle_complete_secs
                     .or(file.upload_idle_complete_secs)
                     .unwrap_or(60),
+            ),
+            origin,
+            upstream_linger: Duration::from_millis(
+                serve
+                    .upstream_linger_ms
+                    .or(file.upstream_linger_ms)
+                    .unwrap_or(10_000),
             ),
         })
     }
@@ -365,6 +429,11 @@ mod tests {
             "vod_ladder",
             "relay_max_udp_payload",
             "upload_idle_complete_secs",
+            "origin",
+            "origin_cert_sha256",
+            "origin_http",
+            "origin_prefix",
+            "upstream_linger_ms",
         ] {
             assert!(
                 SAMPLE_CONFIG.contains(&format!("{key} =")),

@@ -5,6 +5,7 @@
 //! are admin tools that work on the same data directory.
 
 mod config;
+mod edge;
 mod http;
 mod serve;
 

@@ -82,10 +82,25 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         relay::Config {
             cache_bytes_per_track: settings.cache_bytes_per_track,
             publisher_grace: settings.publisher_grace,
+            unused_feed_linger: settings.upstream_linger,
             ..Default::default()
         },
         policy,
     );
+    // An edge of the relay mesh: tracks under the origin prefix come from the origin.
+    let edge = {
+        let origin = settings.origin.clone();
+        let (relay, api) = (relay.clone(), api.clone());
+        async move {
+            match origin {
+                Some(origin) => {
+                    info!(origin = %origin.url, "running as an edge of the origin relay");
+                    crate::edge::run(origin, relay, api).await
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+    };
 
     let ready = Arc::new(AtomicBool::new(false));
     let app = http::router(http::EngineState {
@@ -204,6 +219,7 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         }
         _ = certs.run_rotation() => anyhow::bail!("certificate rotation stopped unexpectedly"),
         _ = cert_hash => {},
+        _ = edge => {},
         _ = ingest_details => {},
         _ = shutdown_signal() => {
             info!("shutting down: draining sessions");

@@ -36,7 +36,23 @@ pub struct Inbound {
     pub generation: u64,
     /// Data streams seen for this alias, so PUBLISH_DONE's Stream Count can be honoured.
     pub streams: Arc<StreamCount>,
+    /// Set while a joining FETCH fills the group the subscription started in: that group's
+    /// subgroup streams wait for it and append after the fetched objects.
+    pub join: Option<JoinGate>,
 }
+
+/// The group a joining FETCH is filling, and whether it is done.
+#[derive(Clone)]
+pub struct JoinGate {
+    pub group: u64,
+    pub done: tokio::sync::watch::Receiver<bool>,
+    /// Subgroups of that group a subscription stream continued (the rest were complete
+    /// upstream already, and are finished here once the next group begins).
+    pub continued: Arc<Mutex<std::collections::HashSet<u64>>>,
+}
+
+/// Longest a subscription's stream waits for the joining FETCH of its group.
+const JOIN_WAIT: Duration = Duration::from_secs(3);
 
 /// Data streams started and finished for one incoming track.
 #[derive(Default)]
@@ -195,6 +211,7 @@ pub async fn publish(
             default_priority,
             generation: feed.generation,
             streams: streams.clone(),
+            join: None,
         },
     ) {
         ctx.close(close::DUPLICATE_TRACK_ALIAS, "track alias already in use");
@@ -241,10 +258,30 @@ pub async fn publish(
     Ok(())
 }
 
-/// A session that announced a namespace, seen from the registry.
-struct AnnouncedBy {
+/// A session that announced a namespace (PUBLISH_NAMESPACE), or an origin relay we connected
+/// to, seen from the registry.
+pub(crate) struct AnnouncedBy {
     ctx: Weak<Ctx>,
     id: u64,
+}
+
+impl AnnouncedBy {
+    pub(crate) fn new(ctx: &Arc<Ctx>) -> Self {
+        Self {
+            ctx: Arc::downgrade(ctx),
+            id: ctx.id,
+        }
+    }
+}
+
+/// How an on-demand upstream subscription ended.
+enum FeedEnd {
+    /// The upstream ended the track (PUBLISH_DONE) or refused it.
+    Track(TrackEnd),
+    /// The upstream session went away: another session may take over.
+    Lost,
+    /// No subscriber followed the track for the linger time: we unsubscribed.
+    Unused,
 }
 
 impl Upstream for AnnouncedBy {
@@ -252,22 +289,44 @@ impl Upstream for AnnouncedBy {
         let Some(ctx) = self.ctx.upgrade() else {
             return false;
         };
-        if ctx.closed.is_cancelled() {
+        if ctx.closed.is_cancelled() || ctx.is_going_away() {
             return false;
         }
         tokio::spawn(async move {
             let name = track.name.clone();
-            let end = match upstream_subscribe(&ctx, &track, feed).await {
-                Ok(end) => end,
-                Err(e) => {
-                    debug!(session = ctx.id, track = %name, %e, "upstream subscription failed");
-                    TrackEnd {
+            let registry = ctx.shared.registry.clone();
+            match upstream_subscribe(&ctx, &track, feed).await {
+                Ok(FeedEnd::Track(end)) => registry.release(&name, feed, end),
+                Ok(FeedEnd::Unused) => {
+                    debug!(session = ctx.id, track = %name, "upstream subscription unused: cancelled");
+                    track.end(TrackEnd {
                         code: done::TRACK_ENDED,
-                        reason: e.to_string(),
+                        reason: "no subscribers".into(),
+                    });
+                }
+                Ok(FeedEnd::Lost) => {
+                    let end = TrackEnd {
+                        code: done::TRACK_ENDED,
+                        reason: "upstream went away".into(),
+                    };
+                    if ctx.role == crate::session::Role::Client {
+                        registry.refeed(track, feed, ctx.id, end);
+                    } else {
+                        registry.release(&name, feed, end);
                     }
                 }
-            };
-            ctx.shared.registry.release(&name, feed, end);
+                Err(e) => {
+                    debug!(session = ctx.id, track = %name, %e, "upstream subscription failed");
+                    registry.release(
+                        &name,
+                        feed,
+                        TrackEnd {
+                            code: done::TRACK_ENDED,
+                            reason: e.to_string(),
+                        },
+                    );
+                }
+            }
         });
         true
     }
@@ -277,53 +336,78 @@ impl Upstream for AnnouncedBy {
     }
 }
 
-/// Subscribe upstream for a track in a namespace the peer announced; pump until it ends.
+/// Subscribe upstream for a track; pump until the upstream ends it, the session goes away, or
+/// nobody has followed the track for the linger time (then unsubscribe).
+///
+/// When the upstream reports a Largest Location, a joining FETCH of that group runs alongside,
+/// so the track here starts at a group boundary (a keyframe) like the upstream's cache does.
 async fn upstream_subscribe(
     ctx: &Arc<Ctx>,
     track: &Arc<Track>,
     feed: FeedId,
-) -> Result<TrackEnd, SessionError> {
+) -> Result<FeedEnd, SessionError> {
+    let namespace = moqt::TrackNamespace::new(track.name.namespace.iter().cloned())
+        .map_err(|e| SessionError::Internal(e.to_string()))?;
+    let token = upstream_token(ctx, track).await;
     let (mut send, recv) = ctx
         .session
         .open_bi()
         .await
         .map_err(SessionError::from_session)?;
     let mut recv = Reader::new(recv);
-    let namespace = moqt::TrackNamespace::new(track.name.namespace.iter().cloned())
-        .map_err(|e| SessionError::Internal(e.to_string()))?;
+    let request_id = ctx.next_request_id();
     let sub = Subscribe {
-        request_id: ctx.next_request_id(),
+        request_id,
         namespace,
         track_name: track.name.name.clone(),
-        params: Parameters::new()
-            .with_subscription_filter(SubscriptionFilter::LargestObject)
-            .with_forward(true),
+        params: with_token(
+            Parameters::new()
+                .with_subscription_filter(SubscriptionFilter::LargestObject)
+                .with_forward(true),
+            &token,
+        ),
     };
     io::send(&mut send, sub).await?;
-    let ok = match recv.message().await? {
-        Some(ControlMessage::SubscribeOk(ok)) => ok,
-        Some(ControlMessage::RequestError(e)) => {
-            return Ok(TrackEnd {
+    let ok = match recv.message().await {
+        Ok(Some(ControlMessage::SubscribeOk(ok))) => ok,
+        Ok(Some(ControlMessage::RequestError(e))) => {
+            return Ok(FeedEnd::Track(TrackEnd {
                 code: done::TRACK_ENDED,
                 reason: format!("upstream refused: {}", e.reason.to_string_lossy()),
-            });
+            }));
         }
-        Some(other) => {
+        Ok(Some(other)) => {
             return Err(SessionError::Protocol(format!(
                 "unexpected {} in reply to SUBSCRIBE",
                 other.name()
             )))
         }
-        None => {
-            return Ok(TrackEnd {
-                code: done::TRACK_ENDED,
-                reason: "upstream closed".into(),
-            })
+        Ok(None) | Err(SessionError::Reset(_)) | Err(SessionError::Transport(_)) => {
+            return Ok(FeedEnd::Lost)
         }
+        Err(e) => return Err(e),
     };
     let info = track_info(&ok.properties);
     let default_priority = info.publisher_priority;
     track.set_info(info);
+    let mut fetch_task = None;
+    let join = ok.params.largest_object().map(|largest| {
+        let (done_tx, done) = tokio::sync::watch::channel(false);
+        let gate = JoinGate {
+            group: largest.group,
+            done,
+            continued: Arc::default(),
+        };
+        fetch_task = Some(tokio::spawn(joining_fetch(
+            ctx.clone(),
+            track.clone(),
+            request_id,
+            gate.clone(),
+            token.clone(),
+            done_tx,
+        )));
+        gate
+    });
     let streams = Arc::new(StreamCount::default());
     if !ctx.inbound.insert(
         ok.track_alias,
@@ -332,30 +416,186 @@ async fn upstream_subscribe(
             default_priority,
             generation: feed.generation,
             streams: streams.clone(),
+            join,
         },
     ) {
         ctx.close(close::DUPLICATE_TRACK_ALIAS, "track alias already in use");
         return Err(SessionError::Transport("duplicate track alias".into()));
     }
+    let linger = ctx.shared.config.unused_feed_linger;
+    let mut check = tokio::time::interval((linger / 2).max(Duration::from_millis(50)));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let end = loop {
         tokio::select! {
             m = recv.message() => match m {
                 Ok(Some(ControlMessage::PublishDone(d))) => {
                     streams.settle(d.stream_count, PUBLISH_DONE_DRAIN).await;
-                    break TrackEnd { code: d.status_code, reason: d.reason.to_string_lossy() };
+                    break FeedEnd::Track(TrackEnd { code: d.status_code, reason: d.reason.to_string_lossy() });
                 }
                 Ok(Some(ControlMessage::RequestOk(_))) => {}
                 Ok(Some(other)) => return Err(SessionError::Protocol(format!("{} on a SUBSCRIBE stream", other.name()))),
-                Ok(None) | Err(SessionError::Reset(_)) | Err(SessionError::Transport(_)) => {
-                    break TrackEnd { code: done::TRACK_ENDED, reason: "upstream went away".into() };
-                }
+                Ok(None) | Err(SessionError::Reset(_)) | Err(SessionError::Transport(_)) => break FeedEnd::Lost,
                 Err(e) => return Err(e),
             },
-            _ = ctx.closed.cancelled() => break TrackEnd { code: done::TRACK_ENDED, reason: "upstream went away".into() },
+            _ = check.tick() => {
+                if ctx.shared.registry.forget_if_unused(&track.name, feed, linger) {
+                    // Request cancellation: reset our side and stop the upstream's.
+                    let _ = send.reset(crate::RESET_CANCELLED);
+                    recv.stop(crate::RESET_CANCELLED);
+                    break FeedEnd::Unused;
+                }
+            }
+            _ = ctx.closed.cancelled() => break FeedEnd::Lost,
         }
     };
+    if let Some(task) = fetch_task {
+        task.abort();
+    }
     ctx.inbound.remove(ok.track_alias);
     Ok(end)
+}
+
+/// The token for an upstream request about `track`, when this session has a token source.
+async fn upstream_token(ctx: &Ctx, track: &Track) -> Option<Vec<u8>> {
+    let auth = ctx.upstream.as_ref()?.auth.clone()?;
+    auth.token(&track.name.namespace, &track.name.name).await
+}
+
+fn with_token(params: Parameters, token: &Option<Vec<u8>>) -> Parameters {
+    match token {
+        Some(t) => params.with_auth_token(moqt::params::AuthToken::bearer(t.clone())),
+        None => params,
+    }
+}
+
+/// Relative joining FETCH (joining start 0) of the group an upstream subscription started
+/// in: its objects up to the Largest Location go into the track first; `done` then lets that
+/// group's subscription streams append the rest. An upstream that refuses or fails the FETCH
+/// only costs the first subscribers a mid-group start (logged).
+async fn joining_fetch(
+    ctx: Arc<Ctx>,
+    track: Arc<Track>,
+    subscribe_id: u64,
+    gate: JoinGate,
+    token: Option<Vec<u8>>,
+    done: tokio::sync::watch::Sender<bool>,
+) {
+    let group = gate.group;
+    let request_id = ctx.next_request_id();
+    let data = ctx.expect_fetch(request_id);
+    let result = async {
+        let (mut send, recv) = ctx
+            .session
+            .open_bi()
+            .await
+            .map_err(SessionError::from_session)?;
+        let mut recv = Reader::new(recv);
+        let msg = moqt::message::Fetch {
+            request_id,
+            fetch_type: moqt::message::FetchType::RelativeJoining {
+                joining_request_id: subscribe_id,
+                joining_start: 0,
+            },
+            params: with_token(Parameters::new(), &token),
+        };
+        io::send(&mut send, msg).await?;
+        match recv.message().await? {
+            Some(ControlMessage::FetchOk(_)) => {}
+            Some(ControlMessage::RequestError(e)) => {
+                return Err(SessionError::Internal(format!(
+                    "joining FETCH refused: {}",
+                    e.reason.to_string_lossy()
+                )))
+            }
+            Some(other) => {
+                return Err(SessionError::Protocol(format!(
+                    "unexpected {} in reply to FETCH",
+                    other.name()
+                )))
+            }
+            None => return Err(SessionError::Transport("FETCH stream closed".into())),
+        }
+        let reader = tokio::time::timeout(JOIN_WAIT, data)
+            .await
+            .map_err(|_| SessionError::Internal("no FETCH data stream in time".into()))?
+            .map_err(|_| SessionError::Transport("session ended".into()))?;
+        fetched_objects(&track, reader, group).await
+    }
+    .await;
+    ctx.forget_fetch(request_id);
+    if let Err(e) = result {
+        info!(session = ctx.id, track = %track.name, %e, "joining FETCH failed: the track starts mid-group here");
+    }
+    let _ = done.send(true);
+    // Fetched subgroups that no subscription stream continues were complete upstream: finish
+    // them once a newer group has begun (and its lag budget passed), so their readers see FIN.
+    // (Polled: an event receiver would count as a subscriber and keep the feed alive.)
+    while track.largest().is_none_or(|l| l.group <= group) && track.ended().is_none() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(ctx.shared.config.lag_budget).await;
+    let continued = gate
+        .continued
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(g) = track.group(group) {
+        for sg in g.subgroups() {
+            if !sg.datagram && !continued.contains(&sg.id) {
+                track.end_subgroup(&sg, SubgroupEnd::Finished);
+            }
+        }
+    }
+}
+
+/// Write a FETCH stream's objects into their subgroups (created as needed, left open for the
+/// subscription's streams to continue).
+async fn fetched_objects(
+    track: &Track,
+    mut reader: Reader,
+    group: u64,
+) -> Result<(), SessionError> {
+    let mut decoder = moqt::data::FetchObjectDecoder::new(moqt::GroupOrder::Ascending);
+    loop {
+        if !reader.has_more().await? {
+            return Ok(());
+        }
+        let item = match reader.decode(|b| decoder.decode(b)).await? {
+            Some(i) => i,
+            None => return Ok(()),
+        };
+        let moqt::data::FetchItem::Object(h) = item else {
+            continue;
+        };
+        if h.payload_len > MAX_OBJECT_BYTES {
+            reader.stop(crate::RESET_CANCELLED);
+            return Err(SessionError::Protocol(format!(
+                "fetched object of {} bytes",
+                h.payload_len
+            )));
+        }
+        let payload = reader.bytes(h.payload_len as usize).await?;
+        if h.group_id != group {
+            continue;
+        }
+        let sg = match h.subgroup_id {
+            Some(id) => track.join_subgroup(h.group_id, id, h.publisher_priority, false, true),
+            None => track.datagram_lane(h.group_id, h.publisher_priority),
+        };
+        if sg.last_object_id().is_some_and(|last| h.object_id <= last) {
+            continue;
+        }
+        track.push_object(
+            &sg,
+            Object {
+                id: h.object_id,
+                status: ObjectStatus::Normal,
+                properties: h.properties,
+                payload,
+                received: Instant::now(),
+            },
+        );
+    }
 }
 
 /// PUBLISH_NAMESPACE: route subscriptions under the namespace to this peer.
@@ -377,10 +617,7 @@ pub async fn publish_namespace(
     )
     .await?;
     let fields: Vec<Bytes> = msg.namespace.fields().to_vec();
-    let upstream = Arc::new(AnnouncedBy {
-        ctx: Arc::downgrade(ctx),
-        id: ctx.id,
-    });
+    let upstream = Arc::new(AnnouncedBy::new(ctx));
     ctx.shared.registry.announce(fields.clone(), upstream);
     info!(session = ctx.id, namespace = %msg.namespace.to_path(), "namespace announced");
     request_ok(&mut send, Parameters::new()).await?;
@@ -413,8 +650,16 @@ pub async fn data_stream(
     match StreamType::from_u64(stream_type).map_err(SessionError::Decode)? {
         StreamType::Subgroup(_) => subgroup_stream(ctx, reader).await,
         StreamType::Fetch => {
-            // The relay never sends FETCH upstream, so it expects no fetch responses.
-            reader.stop(crate::RESET_CANCELLED);
+            // The answer to a joining FETCH we sent upstream.
+            let Some(header) = reader
+                .decode(|b| moqt::data::FetchHeader::decode(b))
+                .await?
+            else {
+                return Ok(());
+            };
+            if let Err(mut reader) = ctx.deliver_fetch(header.request_id, reader) {
+                reader.stop(crate::RESET_CANCELLED);
+            }
             Ok(())
         }
         StreamType::Padding => {
@@ -493,19 +738,45 @@ async fn subgroup_objects(
                 reader.stop(crate::RESET_CANCELLED);
                 return Ok(());
             }
-            match track.create_subgroup(
-                header.group_id,
-                sg_id,
-                priority,
-                header.end_of_group,
-                header.has_properties,
-            ) {
-                Some(sg) => subgroup = Some(sg),
-                None => {
-                    reader.stop(crate::RESET_CANCELLED);
-                    return Ok(());
+            let joining = inbound.join.as_ref().filter(|j| j.group == header.group_id);
+            if let Some(gate) = joining {
+                // The joining FETCH is writing this group's earlier objects: append after them.
+                gate.continued
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(sg_id);
+                let mut done = gate.done.clone();
+                let _ = tokio::time::timeout(JOIN_WAIT, done.wait_for(|d| *d)).await;
+                subgroup = Some(track.join_subgroup(
+                    header.group_id,
+                    sg_id,
+                    priority,
+                    header.end_of_group,
+                    header.has_properties,
+                ));
+            } else {
+                match track.create_subgroup(
+                    header.group_id,
+                    sg_id,
+                    priority,
+                    header.end_of_group,
+                    header.has_properties,
+                ) {
+                    Some(sg) => subgroup = Some(sg),
+                    None => {
+                        reader.stop(crate::RESET_CANCELLED);
+                        return Ok(());
+                    }
                 }
             }
+        }
+        if subgroup
+            .as_ref()
+            .and_then(|sg| sg.last_object_id())
+            .is_some_and(|last| h.object_id <= last)
+        {
+            // Already written by the joining FETCH.
+            continue;
         }
         if let Some(sg) = &subgroup {
             metrics::counter!("relay_ingress_bytes_total").increment(payload.len() as u64);

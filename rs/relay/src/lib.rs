@@ -6,7 +6,7 @@
 //! rules. Does not own: wire encoding (`moqt`), sockets and TLS (`net`), or what a credential
 //! means (`auth::Authorizer`, filled in by the control plane).
 //!
-//! Layout: [`session`] drives one peer; [`ingest`] is its publishing side (PUBLISH,
+//! Layout: [`session`] drives one peer (as server, or as client of an origin: [`mesh`]); [`ingest`] is its publishing side (PUBLISH,
 //! PUBLISH_NAMESPACE, incoming data streams); [`deliver`] its subscribing side (SUBSCRIBE fan-out,
 //! FETCH, TRACK_STATUS, SUBSCRIBE_NAMESPACE); [`registry`] and [`track`] are the shared state.
 
@@ -15,6 +15,7 @@ mod deliver;
 pub mod error;
 mod ingest;
 mod io;
+pub mod mesh;
 pub mod registry;
 mod session;
 pub mod track;
@@ -41,6 +42,9 @@ pub struct Config {
     /// How long a subscriber may still be writing an old group after a newer one began before
     /// the old group's stream is reset (unless the subscriber set SUBGROUP_DELIVERY_TIMEOUT).
     pub lag_budget: Duration,
+    /// How long a track fed on demand from upstream (an origin, or a PUBLISH_NAMESPACE
+    /// publisher) is kept subscribed after its last subscriber left.
+    pub unused_feed_linger: Duration,
 }
 
 impl Default for Config {
@@ -49,6 +53,7 @@ impl Default for Config {
             cache_bytes_per_track: 64 << 20,
             publisher_grace: Duration::from_secs(5),
             lag_budget: Duration::from_millis(500),
+            unused_feed_linger: Duration::from_secs(10),
         }
     }
 }
@@ -97,6 +102,19 @@ impl Relay {
     /// WebTransport CONNECT URL, or `None` on raw QUIC (then the SETUP PATH option is used).
     pub async fn serve(&self, session: web_transport_quinn::Session, url: Option<url::Url>) {
         session::run(self.shared.clone(), session, url).await;
+    }
+
+    /// Run one session that this relay opened to an origin relay (client role) until it
+    /// ends: subscriptions under `options.prefix` are fed from it once SETUP is done. The
+    /// caller dials (and re-dials when this returns or `options.goaway` fires).
+    pub async fn serve_upstream(
+        &self,
+        session: web_transport_quinn::Session,
+        options: mesh::UpstreamOptions,
+    ) -> Result<(), String> {
+        session::run_upstream(self.shared.clone(), session, options)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The shared track directory (status pages, tests, in-process publishers).

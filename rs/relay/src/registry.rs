@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -44,6 +44,9 @@ struct Entry {
     stop: CancellationToken,
     /// Bumped on every release so a stale grace timer doesn't end a resumed track.
     epoch: u64,
+    /// When a subscriber last looked the track up (an on-demand feed is not dropped while a
+    /// subscriber that just found it may still be setting up).
+    last_lookup: Instant,
 }
 
 struct Inner {
@@ -102,6 +105,7 @@ impl Registry {
                 feed: None,
                 stop: CancellationToken::new(),
                 epoch: 0,
+                last_lookup: Instant::now(),
             }
         });
         if created {
@@ -173,7 +177,8 @@ impl Registry {
     pub fn lookup(&self, name: &TrackName) -> Option<Arc<Track>> {
         let upstream = {
             let mut inner = self.lock();
-            if let Some(e) = inner.tracks.get(name) {
+            if let Some(e) = inner.tracks.get_mut(name) {
+                e.last_lookup = Instant::now();
                 return Some(e.track.clone());
             }
             let upstream = inner
@@ -195,6 +200,7 @@ impl Registry {
                     feed: Some(feed),
                     stop: CancellationToken::new(),
                     epoch: 1,
+                    last_lookup: Instant::now(),
                 },
             );
             (upstream, track, feed)
@@ -214,6 +220,60 @@ impl Registry {
         if inner.tracks.get(name).is_some_and(|e| e.feed == Some(feed)) {
             inner.tracks.remove(name);
         }
+    }
+
+    /// Drop an on-demand feed nobody follows: true (and the track is forgotten) when `feed`
+    /// still owns the track, no subscriber is attached, and nobody looked it up for `idle`.
+    pub fn forget_if_unused(&self, name: &TrackName, feed: FeedId, idle: Duration) -> bool {
+        let mut inner = self.lock();
+        let unused = inner.tracks.get(name).is_some_and(|e| {
+            e.feed == Some(feed) && e.track.watchers() == 0 && e.last_lookup.elapsed() >= idle
+        });
+        if unused {
+            inner.tracks.remove(name);
+        }
+        unused
+    }
+
+    /// The upstream that would feed `namespace` now (longest announced prefix).
+    pub fn upstream_for(&self, namespace: &[Bytes]) -> Option<Arc<dyn Upstream>> {
+        self.lock()
+            .namespaces
+            .iter()
+            .filter(|(ns, _)| namespace.starts_with(ns))
+            .max_by_key(|(ns, _)| ns.len())
+            .map(|(_, up)| up.clone())
+    }
+
+    /// An on-demand feed lost its upstream session (not a PUBLISH_DONE): hand the track to the
+    /// next upstream announced for its namespace (a relay reconnecting to its origin), keeping
+    /// the same feed so subscribers go on. Without one within the grace window the track is
+    /// released with `end`.
+    pub fn refeed(self: &Arc<Self>, track: Arc<Track>, feed: FeedId, lost: u64, end: TrackEnd) {
+        let this = self.clone();
+        let mut events = self.namespace_events.subscribe();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + this.grace;
+            loop {
+                if this.feed_of(&track.name) != Some(feed) {
+                    return;
+                }
+                if let Some(up) = this
+                    .upstream_for(&track.name.namespace)
+                    .filter(|u| u.id() != lost)
+                {
+                    if up.feed(track.clone(), feed) {
+                        return;
+                    }
+                }
+                match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Err(_) => break,
+                    Ok(Err(broadcast::error::RecvError::Closed)) => break,
+                    Ok(_) => {}
+                }
+            }
+            this.release(&track.name, feed, end);
+        });
     }
 
     pub fn feed_of(&self, name: &TrackName) -> Option<FeedId> {

@@ -29,9 +29,24 @@ use crate::{deliver, ingest, Shared};
 /// How long a peer may take to send its SETUP.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Which end of the session the relay is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A peer connected to us (publishers, viewers, edge relays).
+    Server,
+    /// We connected to an origin relay, which feeds our subscribers (see [`crate::mesh`]).
+    Client,
+}
+
 /// Per-session state shared by the session's tasks.
 pub(crate) struct Ctx {
     pub id: u64,
+    pub role: Role,
+    /// Set in the client role: how upstream requests are authorized, and whom to tell about
+    /// the origin's GOAWAY.
+    pub upstream: Option<crate::mesh::UpstreamOptions>,
+    /// FETCHes we sent, waiting for their data stream, by request id.
+    fetch_waiters: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Reader>>>,
     pub session: Session,
     pub shared: Arc<Shared>,
     /// Token from the connection URL (`?token=`), used when a request carries none.
@@ -87,9 +102,13 @@ impl Ctx {
         }
     }
 
-    /// Register a request id from the peer (client ids are even), once.
+    /// Register a request id from the peer (client ids are even, server ids odd), once.
     pub fn accept_request_id(&self, id: u64) -> Result<(), SessionError> {
-        if id % 2 != 0 {
+        let peer_parity = match self.role {
+            Role::Server => 0,
+            Role::Client => 1,
+        };
+        if id % 2 != peer_parity {
             return Err(SessionError::Decode(moqt::DecodeError::InvalidRequestId(
                 id,
             )));
@@ -207,6 +226,25 @@ impl Ctx {
         guard
     }
 
+    /// Be told when the data stream of FETCH `request_id` arrives.
+    pub fn expect_fetch(&self, request_id: u64) -> tokio::sync::oneshot::Receiver<Reader> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        Self::lock(&self.fetch_waiters).insert(request_id, tx);
+        rx
+    }
+
+    pub fn forget_fetch(&self, request_id: u64) {
+        Self::lock(&self.fetch_waiters).remove(&request_id);
+    }
+
+    /// Hand a FETCH_HEADER stream to the FETCH waiting for it; gives it back when none is.
+    pub fn deliver_fetch(&self, request_id: u64, reader: Reader) -> Result<(), Reader> {
+        match Self::lock(&self.fetch_waiters).remove(&request_id) {
+            Some(tx) => tx.send(reader),
+            None => Err(reader),
+        }
+    }
+
     pub fn subscriptions_insert(&self, request_id: u64, joining: deliver::Joining) {
         Self::lock(&self.subscriptions).insert(request_id, joining);
     }
@@ -287,17 +325,62 @@ pub(crate) async fn reject(send: &mut SendStream, code: u64, reason: &str) {
 
 /// Run a session to its end.
 pub(crate) async fn run(shared: Arc<Shared>, session: Session, url: Option<url::Url>) {
-    let id = shared.next_session_id();
     let url_token = url.as_ref().and_then(token_from_url);
+    let webtransport = url.is_some();
+    let ctx = new_ctx(shared, session, Role::Server, None, url_token);
+    let result = drive(&ctx, webtransport).await;
+    finish(&ctx, result);
+}
+
+/// Run a session we opened to an origin relay (client role) to its end. Once both SETUPs
+/// are exchanged, subscriptions under `options.prefix` are fed from it.
+pub(crate) async fn run_upstream(
+    shared: Arc<Shared>,
+    session: Session,
+    options: crate::mesh::UpstreamOptions,
+) -> Result<(), SessionError> {
+    let ctx = new_ctx(shared, session, Role::Client, Some(options), None);
+    let result = drive(&ctx, false).await;
+    let outcome = match &result {
+        Ok(()) => Ok(()),
+        Err(e) => Err(SessionError::Transport(e.to_string())),
+    };
+    finish(&ctx, result);
+    outcome
+}
+
+fn finish(ctx: &Arc<Ctx>, result: Result<(), SessionError>) {
+    if let Err(e) = &result {
+        ctx.fail(e);
+    }
+    ctx.closed.cancel();
+    metrics::gauge!("relay_sessions").decrement(1.0);
+    debug!(session = ctx.id, "session ended");
+}
+
+fn new_ctx(
+    shared: Arc<Shared>,
+    session: Session,
+    role: Role,
+    upstream: Option<crate::mesh::UpstreamOptions>,
+    url_token: Option<Vec<u8>>,
+) -> Arc<Ctx> {
+    let id = shared.next_session_id();
     let (going_away, _) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         id,
+        role,
+        upstream,
+        fetch_waiters: Mutex::new(HashMap::new()),
         session: session.clone(),
         shared: shared.clone(),
         url_token: Mutex::new(url_token),
         token_aliases: Mutex::new(HashMap::new()),
         seen_requests: Mutex::new(HashSet::new()),
-        next_request_id: AtomicU64::new(1),
+        next_request_id: AtomicU64::new(match role {
+            Role::Server => 1,
+            Role::Client => 0,
+        }),
         next_alias: AtomicU64::new(1),
         inbound: ingest::Aliases::default(),
         subscriptions: Mutex::new(HashMap::new()),
@@ -307,18 +390,8 @@ pub(crate) async fn run(shared: Arc<Shared>, session: Session, url: Option<url::
         going_away,
     });
     metrics::gauge!("relay_sessions").increment(1.0);
-    debug!(
-        session = id,
-        webtransport = url.is_some(),
-        "session started"
-    );
-    let result = drive(&ctx, url.is_some()).await;
-    if let Err(e) = &result {
-        ctx.fail(e);
-    }
-    ctx.closed.cancel();
-    metrics::gauge!("relay_sessions").decrement(1.0);
-    debug!(session = id, "session ended");
+    debug!(session = id, ?role, "session started");
+    ctx
 }
 
 async fn drive(ctx: &Arc<Ctx>, webtransport: bool) -> Result<(), SessionError> {
@@ -331,6 +404,11 @@ async fn drive(ctx: &Arc<Ctx>, webtransport: bool) -> Result<(), SessionError> {
     let _ = control_tx.set_priority(i32::MAX);
     let mut options = SetupOptions::new();
     options.implementation = Some(concat!("clutchcall/", env!("CARGO_PKG_VERSION")).to_string());
+    if let Some(up) = &ctx.upstream {
+        // Raw QUIC carries the URL's authority and path in SETUP.
+        options.path = up.path.clone();
+        options.authority = up.authority.clone();
+    }
     io::send(&mut control_tx, Setup { options }).await?;
 
     // Accept streams from the start (data may race the control stream); the peer's control
@@ -359,7 +437,10 @@ async fn drive(ctx: &Arc<Ctx>, webtransport: bool) -> Result<(), SessionError> {
                 ))
             }
         };
-        apply_setup(ctx, &setup, webtransport)?;
+        if ctx.role == Role::Server {
+            apply_setup(ctx, &setup, webtransport)?;
+        }
+        let _announced = crate::mesh::announce_upstream(ctx);
         control_loop(ctx, &mut control_rx, &mut control_tx).await
     }
     .await;
@@ -419,11 +500,12 @@ async fn control_loop(
                     if goaway_received {
                         return Err(SessionError::Protocol("second GOAWAY".into()));
                     }
-                    if !g.new_session_uri.is_empty() {
+                    if ctx.role == Role::Server && !g.new_session_uri.is_empty() {
                         return Err(SessionError::Protocol("client GOAWAY with a New Session URI".into()));
                     }
                     goaway_received = true;
                     let _ = ctx.going_away.send(true);
+                    crate::mesh::origin_going_away(ctx, &g.new_session_uri);
                 }
                 Some(other) => {
                     return Err(SessionError::Protocol(format!("{} is not allowed on the control stream", other.name())));

@@ -416,6 +416,43 @@ impl Track {
         Some(created)
     }
 
+    /// The subgroup `(group, subgroup)`, created if it does not exist yet. Used where two
+    /// sources legitimately fill one subgroup: a joining FETCH writes a group's earlier objects
+    /// and the subscription's stream for that group appends the rest.
+    pub fn join_subgroup(
+        &self,
+        group: u64,
+        subgroup: u64,
+        priority: u8,
+        end_of_group: bool,
+        has_properties: bool,
+    ) -> Arc<Subgroup> {
+        if let Some(existing) = self.group(group).and_then(|g| g.find(subgroup)) {
+            return existing;
+        }
+        match self.create_subgroup(group, subgroup, priority, end_of_group, has_properties) {
+            Some(sg) => sg,
+            // Lost a race with another writer: it created the subgroup in between.
+            None => self
+                .group(group)
+                .and_then(|g| g.find(subgroup))
+                .unwrap_or_else(|| {
+                    Arc::new(Subgroup::new(
+                        group,
+                        subgroup,
+                        priority,
+                        end_of_group,
+                        has_properties,
+                    ))
+                }),
+        }
+    }
+
+    /// How many subscribers are following the track right now (each holds an event receiver).
+    pub fn watchers(&self) -> usize {
+        self.events.receiver_count()
+    }
+
     /// Append an object to a subgroup of this track, updating the largest location and
     /// evicting old groups past the byte budget.
     pub fn push_object(&self, subgroup: &Subgroup, object: Object) {

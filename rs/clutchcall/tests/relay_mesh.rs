@@ -1,0 +1,300 @@
+//! The relay mesh with real processes: an origin engine and an edge engine (`serve --origin`)
+//! sharing one PostgreSQL database. A publisher pushes to the origin with its stream key;
+//! viewers with playback tokens watch at the edge. Checks what an operator relies on: one
+//! upstream subscription per track however many viewers, viewers at the edge start on a group
+//! boundary and miss nothing, the edge authorizes viewers itself, an unwatched track is
+//! unsubscribed upstream, and the publisher's end reaches the edge's viewers.
+//! Needs PostgreSQL (Debian's `postgresql`, or CLUTCHCALL_TEST_DATABASE_URL).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../api/tests/support/pg.rs"]
+mod pg;
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use client::{Config, Connection, Event, PublishOptions, Start, SubscribeOptions, Verify};
+use support::{http, Engine};
+
+/// Bounds for waits (never thresholds on how fast things are).
+const WAIT: Duration = Duration::from_secs(30);
+const OBJECTS_PER_GROUP: u64 = 10;
+
+fn client_config(engine: &Engine, token: &str) -> Config {
+    let mut c = Config::new(Verify::Pinned(vec![engine
+        .cert_sha256()
+        .parse()
+        .expect("fingerprint")]));
+    c.token = Some(token.to_owned());
+    c
+}
+
+fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+/// POST JSON with the admin key; the JSON reply.
+fn post(addr: SocketAddr, key: &str, path: &str, body: &str) -> serde_json::Value {
+    let auth = bearer(key);
+    let r = http(
+        addr,
+        "POST",
+        path,
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    assert!(
+        r.status / 100 == 2,
+        "POST {path}: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()
+}
+
+/// A metric's value from the engine's Prometheus page (0 when absent).
+fn metric(engine: &Engine, series: &str) -> f64 {
+    let (status, text) = engine.http_get("/metrics");
+    assert_eq!(status, 200);
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// Group → object ids in arrival order, checking every payload names its own location.
+async fn watch(
+    mut sub: client::Subscription,
+    objects: usize,
+) -> (BTreeMap<u64, Vec<u64>>, Option<String>) {
+    let mut seen: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut n = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while n < objects {
+        match tokio::time::timeout_at(deadline, sub.next()).await {
+            Ok(Some(Event::Object(o))) => {
+                assert_eq!(
+                    o.payload,
+                    Bytes::from(format!("{}:{}", o.group, o.object)),
+                    "payload of {}:{} arrived under another location",
+                    o.group,
+                    o.object
+                );
+                seen.entry(o.group).or_default().push(o.object);
+                n += 1;
+            }
+            Ok(Some(Event::Ended { reason, .. })) => return (seen, Some(reason)),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    (seen, None)
+}
+
+/// Every group starts at object 0 and has no gap; groups follow each other.
+fn assert_whole_groups(seen: &BTreeMap<u64, Vec<u64>>, who: &str) {
+    assert!(!seen.is_empty(), "{who} received nothing");
+    let groups: Vec<u64> = seen.keys().copied().collect();
+    for w in groups.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "{who}: a group is missing: {groups:?}");
+    }
+    for (g, objects) in seen {
+        let expected: Vec<u64> = (0..objects.len() as u64).collect();
+        assert_eq!(
+            objects, &expected,
+            "{who}: group {g} must start at its first object and have no gap"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
+    let Some(db) = pg::postgres_database().await else {
+        return;
+    };
+    let origin = Engine::start_with(&[], &["--database-url", &db]);
+    let (key, org) = support::credentials(&origin.data_dir);
+    let origin_http = format!("http://{}", origin.http);
+    let edge = Engine::start_with(
+        &[],
+        &[
+            "--database-url",
+            &db,
+            "--origin",
+            &origin.moqt_url(),
+            "--origin-http",
+            &origin_http,
+            "--upstream-linger-ms",
+            "500",
+        ],
+    );
+
+    // The input and a viewer token, through the edge's control plane (same database).
+    let created = post(
+        edge.http,
+        &key,
+        &format!("/v1/orgs/{org}/live_inputs"),
+        r#"{"name":"mesh","ingest":"fmp4"}"#,
+    );
+    let id = created["input"]["id"].as_str().expect("id").to_owned();
+    let lv = created["input"]["external_input_id"]
+        .as_str()
+        .expect("lv")
+        .to_owned();
+    let stream_key = created["streamKey"].as_str().expect("streamKey").to_owned();
+    let token = post(
+        edge.http,
+        &key,
+        &format!("/v1/orgs/{org}/live_inputs/{id}/playback_tokens"),
+        r#"{"ttlSeconds":600}"#,
+    )["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let ns = ["stream", org.as_str(), lv.as_str()];
+
+    // The publisher, at the origin: groups of 10 objects, 40 ms apart.
+    let publisher_conn =
+        Connection::connect(&origin.moqt_url(), client_config(&origin, &stream_key))
+            .await
+            .expect("publisher connects to the origin");
+    let publisher = publisher_conn
+        .publish(&ns[..], "video", PublishOptions::default())
+        .await
+        .expect("the stream key publishes");
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishing = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut group = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut g = publisher.next_group().await.expect("group");
+                for object in 0..OBJECTS_PER_GROUP {
+                    g.write(Bytes::from(format!("{group}:{object}")))
+                        .await
+                        .expect("write");
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+                g.finish().await.expect("finish group");
+                group += 1;
+            }
+            publisher
+                .finish(client::status::TRACK_ENDED)
+                .await
+                .expect("end track");
+        }
+    });
+    // Join in the middle of a group.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // Refused at the edge: no token, a bad one, another stream's.
+    let other = post(
+        edge.http,
+        &key,
+        &format!("/v1/orgs/{org}/live_inputs"),
+        r#"{"name":"other","ingest":"fmp4"}"#,
+    );
+    let other_id = other["input"]["id"].as_str().expect("id");
+    let other_token = post(
+        edge.http,
+        &key,
+        &format!("/v1/orgs/{org}/live_inputs/{other_id}/playback_tokens"),
+        r#"{"ttlSeconds":600}"#,
+    )["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    for (what, bad) in [
+        ("a garbage token", "x.y.z"),
+        ("another stream's token", other_token.as_str()),
+    ] {
+        let conn = Connection::connect(&edge.moqt_url(), client_config(&edge, bad))
+            .await
+            .expect("connect");
+        let refused = conn
+            .subscribe(&ns[..], "video", SubscribeOptions::default())
+            .await;
+        assert!(refused.is_err(), "the edge must refuse {what}");
+    }
+
+    // Four viewers at the edge, at once.
+    let mut viewers = Vec::new();
+    for _ in 0..4 {
+        let token = token.clone();
+        let edge_cfg = client_config(&edge, &token);
+        let url = edge.moqt_url();
+        let ns = ns.map(str::to_owned);
+        viewers.push(tokio::spawn(async move {
+            let conn = Connection::connect(&url, edge_cfg)
+                .await
+                .expect("viewer connects to the edge");
+            let sub = conn
+                .subscribe(
+                    &ns[..],
+                    "video",
+                    SubscribeOptions {
+                        start: Start::Latest,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("the edge accepts the viewer's token");
+            let seen = watch(sub, 25).await;
+            drop(conn);
+            seen
+        }));
+    }
+    for (i, v) in viewers.into_iter().enumerate() {
+        let (seen, ended) = v.await.expect("viewer task");
+        assert!(
+            ended.is_none(),
+            "viewer {i}: the track ended early: {ended:?}"
+        );
+        assert_whole_groups(&seen, &format!("viewer {i}"));
+        assert!(seen.values().map(Vec::len).sum::<usize>() >= 25);
+    }
+    // However many viewers, the origin saw one SUBSCRIBE (and one joining FETCH) for the track.
+    assert_eq!(
+        metric(&origin, "relay_requests_total{type=\"SUBSCRIBE\"}"),
+        1.0
+    );
+
+    // Nobody watches any more: the edge unsubscribes upstream after its linger time.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(&origin, "relay_subscriptions") > 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the edge kept an unwatched track subscribed at the origin"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A new viewer subscribes it again, again from a group boundary, and sees the end.
+    let conn = Connection::connect(&edge.moqt_url(), client_config(&edge, &token))
+        .await
+        .expect("connect");
+    let sub = conn
+        .subscribe(&ns[..], "video", SubscribeOptions::default())
+        .await
+        .expect("subscribe again");
+    let watcher = tokio::spawn(watch(sub, 10_000));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    publishing.await.expect("publisher task");
+    let (seen, ended) = watcher.await.expect("watcher");
+    assert_whole_groups(&seen, "the returning viewer");
+    assert!(
+        ended.is_some(),
+        "the publisher's end must reach viewers at the edge"
+    );
+    assert_eq!(
+        metric(&origin, "relay_requests_total{type=\"SUBSCRIBE\"}"),
+        2.0
+    );
+}
