@@ -19,6 +19,7 @@
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 mod error;
 mod http;
 mod openapi;
@@ -187,6 +188,8 @@ pub(crate) struct Inner {
     bootstrap: Mutex<Option<Credentials>>,
     vod: assets::VodState,
     ingest_details: RwLock<Option<IngestDetails>>,
+    /// This process, among nodes sharing the database (see [`cluster`]).
+    node_id: String,
 }
 
 /// The control plane. Cheap to clone.
@@ -254,6 +257,7 @@ impl Api {
                 bootstrap: Mutex::new(None),
                 vod,
                 ingest_details: RwLock::new(None),
+                node_id: secret::new_id("node_")?,
             }),
         };
         if api.inner.config.bootstrap && api.inner.db.count_orgs().await? == 0 {
@@ -479,6 +483,10 @@ impl Api {
             return Err(Error::NotFound);
         }
         self.inner.live.revoke_publishers(&row.external_input_id);
+        self.announce(cluster::Event::PublishersRevoked(
+            row.external_input_id.clone(),
+        ))
+        .await;
         Ok((self.get_input(org, &row.id).await?, key))
     }
 
@@ -488,6 +496,8 @@ impl Api {
             return Err(Error::NotFound);
         }
         self.inner.live.remove_input(&row.external_input_id);
+        self.announce(cluster::Event::InputRemoved(row.external_input_id.clone()))
+            .await;
         Ok(())
     }
 
@@ -559,6 +569,8 @@ impl Api {
         if let Ok(mut s) = self.inner.signers.write() {
             s.insert(org.to_owned(), Arc::new(signer));
         }
+        self.announce(cluster::Event::SigningKeysChanged(org.to_owned()))
+            .await;
         tracing::info!(org, kid = %verifying.kid, alg = %alg, "signing key rotated");
         Ok(verifying)
     }
@@ -591,6 +603,8 @@ impl Api {
         if let Ok(mut v) = self.inner.verifiers.write() {
             v.remove(kid);
         }
+        self.announce(cluster::Event::SigningKeyDeleted(kid.to_owned()))
+            .await;
         Ok(())
     }
 

@@ -77,6 +77,46 @@ impl Origin {
     }
 }
 
+/// An edge takes no publishers under the origin prefix: the broadcast lives at the origin, and
+/// viewers elsewhere in the mesh would never see one published here.
+pub struct EdgePolicy {
+    pub inner: std::sync::Arc<dyn relay::auth::Authorizer>,
+    pub origin: Origin,
+}
+
+impl EdgePolicy {
+    /// `Some(refusal)` when this request publishes under the origin prefix.
+    pub fn refuses(
+        origin: &Origin,
+        request: &relay::auth::AuthRequest,
+    ) -> Option<relay::auth::Denied> {
+        let under = request.namespace.len() >= origin.prefix.len()
+            && origin
+                .prefix
+                .iter()
+                .zip(&request.namespace)
+                .all(|(p, f)| p.as_ref() == f.as_slice());
+        (request.action == relay::auth::Action::Publish && under).then(|| {
+            relay::auth::Denied(format!(
+                "this engine is an edge of {}: publish to the origin",
+                origin.url
+            ))
+        })
+    }
+}
+
+impl relay::auth::Authorizer for EdgePolicy {
+    fn authorize(
+        &self,
+        request: relay::auth::AuthRequest,
+    ) -> futures::future::BoxFuture<'static, Result<relay::auth::Grant, relay::auth::Denied>> {
+        if let Some(denied) = Self::refuses(&self.origin, &request) {
+            return Box::pin(async move { Err(denied) });
+        }
+        self.inner.authorize(request)
+    }
+}
+
 /// Keep a session to the origin open for as long as the engine runs.
 pub async fn run(origin: Origin, relay: relay::Relay, api: api::Api) {
     const FIRST_RETRY: Duration = Duration::from_millis(250);

@@ -77,7 +77,14 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         .public_prefix
         .as_deref()
         .map(relay::auth::Policy::parse_prefix);
-    let policy = relay::auth::Policy::new(public_prefix, api.authorizer());
+    let authorizer: Arc<dyn relay::auth::Authorizer> = match &settings.origin {
+        Some(origin) => Arc::new(crate::edge::EdgePolicy {
+            inner: api.authorizer(),
+            origin: origin.clone(),
+        }),
+        None => api.authorizer(),
+    };
+    let policy = relay::auth::Policy::new(public_prefix, authorizer);
     let relay = relay::Relay::new(
         relay::Config {
             cache_bytes_per_track: settings.cache_bytes_per_track,
@@ -129,7 +136,10 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     });
 
     // RTMP ingest (recipe 2): publishes into this relay in process.
-    let rtmp_auth = Arc::new(RtmpAuth(api.clone()));
+    let rtmp_auth = Arc::new(RtmpAuth {
+        api: api.clone(),
+        edge_of: settings.origin.clone(),
+    });
     let rtmp = ingest::Server::bind(
         ingest::Config {
             listen: settings.rtmp,
@@ -205,6 +215,9 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     // VOD packaging jobs (durable, in the database; resumed here after a restart).
     let worker_api = api.clone();
     let vod_worker = async move { worker_api.run_vod_worker().await };
+    // Changes other nodes on the same PostgreSQL make (key rotations, deletions).
+    let cluster_api = api.clone();
+    let cluster = async move { cluster_api.run_cluster_listener().await };
 
     tokio::select! {
         _ = vod_worker => anyhow::bail!("VOD worker stopped unexpectedly"),
@@ -220,6 +233,7 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         _ = certs.run_rotation() => anyhow::bail!("certificate rotation stopped unexpectedly"),
         _ = cert_hash => {},
         _ = edge => {},
+        _ = cluster => {},
         _ = ingest_details => {},
         _ = shutdown_signal() => {
             info!("shutting down: draining sessions");
@@ -239,14 +253,25 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
 
 /// The RTMP ingest's view of the control plane: stream keys are checked like MoQT publishers'
 /// (but recorded as ingest "rtmp"), and an RTMP URL's `lv_…` id is mapped to its org.
-struct RtmpAuth(api::Api);
+struct RtmpAuth {
+    api: api::Api,
+    /// Set on an edge, which takes no publishers (see `edge::EdgePolicy`).
+    edge_of: Option<crate::edge::Origin>,
+}
 
 impl relay::auth::Authorizer for RtmpAuth {
     fn authorize(
         &self,
         request: relay::auth::AuthRequest,
     ) -> futures::future::BoxFuture<'static, Result<relay::auth::Grant, relay::auth::Denied>> {
-        let api = self.0.clone();
+        if let Some(denied) = self
+            .edge_of
+            .as_ref()
+            .and_then(|o| crate::edge::EdgePolicy::refuses(o, &request))
+        {
+            return Box::pin(async move { Err(denied) });
+        }
+        let api = self.api.clone();
         Box::pin(async move {
             let field = |i: usize| {
                 request
@@ -270,7 +295,7 @@ impl ingest::Lookup for RtmpAuth {
         &self,
         lv: &str,
     ) -> futures::future::BoxFuture<'static, Result<Option<String>, String>> {
-        let api = self.0.clone();
+        let api = self.api.clone();
         let lv = lv.to_owned();
         Box::pin(async move {
             let input = api

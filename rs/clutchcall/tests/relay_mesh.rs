@@ -298,3 +298,144 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
         2.0
     );
 }
+
+fn delete(addr: SocketAddr, key: &str, path: &str) -> u16 {
+    let auth = bearer(key);
+    http(
+        addr,
+        "DELETE",
+        path,
+        &[("Authorization", auth.as_str())],
+        b"",
+    )
+    .status
+}
+
+/// Subscribe at `engine` with `token`: whether the relay accepted it.
+async fn can_watch(engine: &Engine, token: &str, ns: &[&str]) -> bool {
+    let Ok(conn) = Connection::connect(&engine.moqt_url(), client_config(engine, token)).await
+    else {
+        return false;
+    };
+    conn.subscribe(ns, "video", SubscribeOptions::default())
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_through_an_edge_reach_the_origin() {
+    let Some(db) = pg::postgres_database().await else {
+        return;
+    };
+    let origin = Engine::start_with(&[], &["--database-url", &db]);
+    let (key, org) = support::credentials(&origin.data_dir);
+    let origin_http = format!("http://{}", origin.http);
+    let edge = Engine::start_with(
+        &[],
+        &[
+            "--database-url",
+            &db,
+            "--origin",
+            &origin.moqt_url(),
+            "--origin-http",
+            &origin_http,
+        ],
+    );
+    let created = post(
+        origin.http,
+        &key,
+        &format!("/v1/orgs/{org}/live_inputs"),
+        r#"{"name":"keys","ingest":"fmp4"}"#,
+    );
+    let id = created["input"]["id"].as_str().expect("id").to_owned();
+    let lv = created["input"]["external_input_id"]
+        .as_str()
+        .expect("lv")
+        .to_owned();
+    let stream_key = created["streamKey"].as_str().expect("streamKey").to_owned();
+    let ns = ["stream", org.as_str(), lv.as_str()];
+
+    // An edge takes no publishers: the broadcast lives at the origin.
+    let at_edge = Connection::connect(&edge.moqt_url(), client_config(&edge, &stream_key))
+        .await
+        .expect("connect to the edge");
+    assert!(
+        at_edge
+            .publish(&ns[..], "video", PublishOptions::default())
+            .await
+            .is_err(),
+        "the edge must refuse a publisher"
+    );
+
+    // A publisher at the origin; its key rotated through the edge's API cuts it off there.
+    let publisher_conn =
+        Connection::connect(&origin.moqt_url(), client_config(&origin, &stream_key))
+            .await
+            .expect("publisher connects");
+    let _publisher = publisher_conn
+        .publish(&ns[..], "video", PublishOptions::default())
+        .await
+        .expect("the stream key publishes");
+    post(
+        edge.http,
+        &key,
+        &format!("/v1/orgs/{org}/live_inputs/{id}/stream_key"),
+        "{}",
+    );
+    let reason = tokio::time::timeout(WAIT, publisher_conn.closed())
+        .await
+        .expect("the origin must disconnect the publisher whose key was rotated on the edge");
+    assert_eq!(reason.reason, client::AUTH_FAILED, "{reason:?}");
+
+    // Signing keys: the origin signs with the key the edge rotated to, and stops accepting
+    // tokens of a key the edge deleted.
+    let mint = |engine: &Engine| {
+        post(
+            engine.http,
+            &key,
+            &format!("/v1/orgs/{org}/live_inputs/{id}/playback_tokens"),
+            r#"{"ttlSeconds":600}"#,
+        )
+    };
+    let old = mint(&origin);
+    let old_kid = old["kid"].as_str().expect("kid").to_owned();
+    let old_token = old["token"].as_str().expect("token").to_owned();
+    assert!(
+        can_watch(&origin, &old_token, &ns).await,
+        "a fresh token is accepted"
+    );
+    post(
+        edge.http,
+        &key,
+        &format!("/v1/orgs/{org}/signing_keys/rotate"),
+        "{}",
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let kid = mint(&origin)["kid"].as_str().expect("kid").to_owned();
+        if kid != old_kid {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the origin kept signing with the key the edge rotated away"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        delete(
+            edge.http,
+            &key,
+            &format!("/v1/orgs/{org}/signing_keys/{old_kid}")
+        ),
+        204
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while can_watch(&origin, &old_token, &ns).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the origin still accepts a token whose key was deleted on the edge"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -387,6 +387,19 @@ async fn upstream_subscribe(
         }
         Err(e) => return Err(e),
     };
+    if let (Some(ours), Some(theirs)) = (track.largest(), ok.params.largest_object()) {
+        if theirs.group < ours.group {
+            // A feed moving to a new upstream session found the track numbered afresh (the
+            // origin restarted): its groups would never pass our subscribers' filters, so end
+            // the track and let viewers subscribe anew rather than stall.
+            let _ = send.reset(crate::RESET_CANCELLED);
+            recv.stop(crate::RESET_CANCELLED);
+            return Ok(FeedEnd::Track(TrackEnd {
+                code: done::TRACK_ENDED,
+                reason: "the origin restarted the track".into(),
+            }));
+        }
+    }
     let info = track_info(&ok.properties);
     let default_priority = info.publisher_priority;
     track.set_info(info);
