@@ -70,7 +70,15 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     let api = api::Api::open(settings.api_config_with(&public_url, &relay_url))
         .await
         .context("opening the control plane (database, migrations)")?;
-    api.set_relay_info(vec![relay_url.clone()], hash_rx.clone());
+    // Browsers get the certificate hash (serverCertificateHashes) only for the self-signed
+    // certificate: a configured one is checked against their root CAs, and Chromium refuses
+    // hash pinning for certificates valid longer than 14 days.
+    let advertised_hash = if settings.tls_cert.is_some() {
+        watch::channel(String::new()).1
+    } else {
+        hash_rx.clone()
+    };
+    api.set_relay_info(vec![relay_url.clone()], advertised_hash);
 
     // Relay.
     let public_prefix = settings

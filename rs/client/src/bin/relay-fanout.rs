@@ -6,6 +6,10 @@
 //!     --subscribers 100 --seconds 10 --bitrate 3000000 --group-ms 1000 --fps 30
 //! ```
 //!
+//! With `--subscribe-at URL` (repeatable) the subscribers connect round-robin to those relays
+//! instead (edges of the relay the publisher uses: the relay mesh); `--pin-http URL`
+//! (repeatable) adds those engines' certificate fingerprints to the accepted ones.
+//!
 //! Each group (`--group-ms` long) carries one large object (a third of the group's bytes, like
 //! a keyframe) followed by small ones, paced at `--fps`. Every payload starts with its send
 //! time (µs since the Unix epoch, big-endian u64); publisher and subscribers share the clock.
@@ -21,6 +25,8 @@ use futures::stream::{self, StreamExt};
 struct Args {
     relay: String,
     http: Option<String>,
+    subscribe_at: Vec<String>,
+    pin_http: Vec<String>,
     subscribers: usize,
     seconds: f64,
     bitrate: u64,
@@ -32,12 +38,14 @@ struct Args {
 }
 
 const USAGE: &str = "usage: relay-fanout --relay moqt://HOST:PORT [--http http://HOST:PORT | --insecure] \
-[--subscribers N=100] [--seconds S=10] [--bitrate BPS=3000000] [--group-ms MS=1000] [--fps N=30] [--sockets N=8] [--max-udp-payload BYTES=1452]";
+[--subscribe-at moqt://EDGE:PORT ...] [--pin-http http://EDGE:PORT ...] [--subscribers N=100] [--seconds S=10] [--bitrate BPS=3000000] [--group-ms MS=1000] [--fps N=30] [--sockets N=8] [--max-udp-payload BYTES=1452]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         relay: String::new(),
         http: None,
+        subscribe_at: Vec::new(),
+        pin_http: Vec::new(),
         subscribers: 100,
         seconds: 10.0,
         bitrate: 3_000_000,
@@ -63,6 +71,8 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--relay" => a.relay = value,
             "--http" => a.http = Some(value),
+            "--subscribe-at" => a.subscribe_at.push(value),
+            "--pin-http" => a.pin_http.push(value),
             "--subscribers" => a.subscribers = num(&value)? as usize,
             "--seconds" => {
                 a.seconds = value
@@ -135,9 +145,13 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     let verify = match &args.http {
-        Some(http) => Verify::Pinned(vec![
-            client::fetch_fingerprint(http, Duration::from_secs(10)).await?,
-        ]),
+        Some(http) => {
+            let mut pins = vec![client::fetch_fingerprint(http, Duration::from_secs(10)).await?];
+            for other in &args.pin_http {
+                pins.push(client::fetch_fingerprint(other, Duration::from_secs(10)).await?);
+            }
+            Verify::Pinned(pins)
+        }
         None => Verify::InsecureAcceptAnyCertificate,
     };
     let mut config = Config::new(verify);
@@ -159,8 +173,12 @@ async fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     let subscriptions = stream::iter(0..args.subscribers)
         .map(|i| {
             let endpoint = endpoints[i % endpoints.len()].clone();
-            let (relay, config, namespace) =
-                (args.relay.clone(), config.clone(), namespace.clone());
+            let relay = if args.subscribe_at.is_empty() {
+                args.relay.clone()
+            } else {
+                args.subscribe_at[i % args.subscribe_at.len()].clone()
+            };
+            let (config, namespace) = (config.clone(), namespace.clone());
             async move {
                 let conn = Connection::connect_with(&endpoint, &relay, config).await?;
                 let sub = conn
