@@ -159,6 +159,19 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
         .to_owned();
     let ns = ["stream", org.as_str(), lv.as_str()];
 
+    // Nothing is published yet: the edge answers "no such track" as the origin would (and does
+    // not keep the refusal: the viewers below find the track once it exists).
+    let early = Connection::connect(&edge.moqt_url(), client_config(&edge, &token))
+        .await
+        .expect("connect");
+    assert!(
+        early
+            .subscribe(&ns[..], "video", SubscribeOptions::default())
+            .await
+            .is_err(),
+        "a track the origin does not have must be refused at the edge"
+    );
+
     // The publisher, at the origin: groups of 10 objects, 40 ms apart.
     let publisher_conn =
         Connection::connect(&origin.moqt_url(), client_config(&origin, &stream_key))
@@ -259,10 +272,11 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
         assert_whole_groups(&seen, &format!("viewer {i}"));
         assert!(seen.values().map(Vec::len).sum::<usize>() >= 25);
     }
-    // However many viewers, the origin saw one SUBSCRIBE (and one joining FETCH) for the track.
+    // However many viewers, the origin saw one SUBSCRIBE (and one joining FETCH) for the track,
+    // besides the early one it refused.
     assert_eq!(
         metric(&origin, "relay_requests_total{type=\"SUBSCRIBE\"}"),
-        1.0
+        2.0
     );
 
     // Nobody watches any more: the edge unsubscribes upstream after its linger time.
@@ -295,7 +309,7 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
     );
     assert_eq!(
         metric(&origin, "relay_requests_total{type=\"SUBSCRIBE\"}"),
-        2.0
+        3.0
     );
 }
 

@@ -96,14 +96,12 @@ pub async fn subscribe(
     )
     .await?;
     let name = track_name(&msg.namespace, &msg.track_name);
-    let Some(track) = ctx.shared.registry.lookup(&name) else {
-        reject(
-            &mut send,
-            request::DOES_NOT_EXIST,
-            "no such track: nothing is published under that name",
-        )
-        .await;
-        return Ok(());
+    let track = match ctx.shared.registry.lookup_ready(&name).await {
+        Ok(track) => track,
+        Err(reason) => {
+            reject(&mut send, request::DOES_NOT_EXIST, &reason).await;
+            return Ok(());
+        }
     };
 
     let alias = ctx.next_alias();
@@ -799,9 +797,17 @@ pub async fn fetch(
                 scope.clone(),
             )
             .await?;
-            let Some(track) = ctx.shared.registry.lookup(&track_name(namespace, tn)) else {
-                reject(&mut send, request::DOES_NOT_EXIST, "no such track").await;
-                return Ok(());
+            let track = match ctx
+                .shared
+                .registry
+                .lookup_ready(&track_name(namespace, tn))
+                .await
+            {
+                Ok(track) => track,
+                Err(reason) => {
+                    reject(&mut send, request::DOES_NOT_EXIST, &reason).await;
+                    return Ok(());
+                }
             };
             (track, local(*start), local(*end))
         }
@@ -987,9 +993,12 @@ pub async fn track_status(
     )
     .await?;
     let name = track_name(&msg.namespace, &msg.track_name);
-    let Some(track) = ctx.shared.registry.lookup(&name) else {
-        reject(&mut send, request::DOES_NOT_EXIST, "no such track").await;
-        return Ok(());
+    let track = match ctx.shared.registry.lookup_ready(&name).await {
+        Ok(track) => track,
+        Err(reason) => {
+            reject(&mut send, request::DOES_NOT_EXIST, &reason).await;
+            return Ok(());
+        }
     };
     let mut params = Parameters::new();
     if let Some(l) = track.largest() {

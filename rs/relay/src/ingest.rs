@@ -276,6 +276,8 @@ impl AnnouncedBy {
 
 /// How an on-demand upstream subscription ended.
 enum FeedEnd {
+    /// The upstream refused the SUBSCRIBE (no such track there, or not allowed).
+    Refused(String),
     /// The upstream ended the track (PUBLISH_DONE) or refused it.
     Track(TrackEnd),
     /// The upstream session went away: another session may take over.
@@ -296,6 +298,16 @@ impl Upstream for AnnouncedBy {
             let name = track.name.clone();
             let registry = ctx.shared.registry.clone();
             match upstream_subscribe(&ctx, &track, feed).await {
+                Ok(FeedEnd::Refused(reason)) => {
+                    // Forget it at once, so the next subscriber asks upstream again.
+                    debug!(session = ctx.id, track = %name, %reason, "upstream refused the track");
+                    registry.forget(&name, feed);
+                    track.set_feed_state(crate::track::FeedState::Refused(reason.clone()));
+                    track.end(TrackEnd {
+                        code: done::TRACK_ENDED,
+                        reason,
+                    });
+                }
                 Ok(FeedEnd::Track(end)) => registry.release(&name, feed, end),
                 Ok(FeedEnd::Unused) => {
                     debug!(session = ctx.id, track = %name, "upstream subscription unused: cancelled");
@@ -317,6 +329,7 @@ impl Upstream for AnnouncedBy {
                 }
                 Err(e) => {
                     debug!(session = ctx.id, track = %name, %e, "upstream subscription failed");
+                    track.set_feed_state(crate::track::FeedState::Refused(e.to_string()));
                     registry.release(
                         &name,
                         feed,
@@ -371,10 +384,10 @@ async fn upstream_subscribe(
     let ok = match recv.message().await {
         Ok(Some(ControlMessage::SubscribeOk(ok))) => ok,
         Ok(Some(ControlMessage::RequestError(e))) => {
-            return Ok(FeedEnd::Track(TrackEnd {
-                code: done::TRACK_ENDED,
-                reason: format!("upstream refused: {}", e.reason.to_string_lossy()),
-            }));
+            return Ok(FeedEnd::Refused(format!(
+                "upstream refused: {}",
+                e.reason.to_string_lossy()
+            )));
         }
         Ok(Some(other)) => {
             return Err(SessionError::Protocol(format!(
@@ -403,6 +416,7 @@ async fn upstream_subscribe(
     let info = track_info(&ok.properties);
     let default_priority = info.publisher_priority;
     track.set_info(info);
+    track.set_feed_state(crate::track::FeedState::Live);
     let mut fetch_task = None;
     let join = ok.params.largest_object().map(|largest| {
         let (done_tx, done) = tokio::sync::watch::channel(false);

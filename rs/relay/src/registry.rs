@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::track::{Track, TrackEnd, TrackInfo, TrackName};
 
+/// How long a subscriber waits for an upstream to accept the subscription that feeds its track.
+const UPSTREAM_ANSWER: Duration = Duration::from_secs(10);
+
 /// A session that announced a namespace and can be asked for tracks in it.
 pub trait Upstream: Send + Sync + 'static {
     /// Start feeding `track` from this upstream (send SUBSCRIBE and pump objects into it).
@@ -188,6 +191,7 @@ impl Registry {
                 .max_by_key(|(ns, _)| ns.len())
                 .map(|(_, up)| up.clone())?;
             let track = Track::new(name.clone(), self.cache_bytes);
+            track.set_feed_state(crate::track::FeedState::Pending);
             let generation = track.begin_publisher(TrackInfo::default());
             let feed = FeedId {
                 session: upstream.id(),
@@ -212,6 +216,16 @@ impl Registry {
             self.lock().tracks.remove(name);
             None
         }
+    }
+
+    /// [`Registry::lookup`], then wait until an on-demand feed's upstream has answered, so a
+    /// subscriber hears "no such track" from an edge as it would from the origin.
+    pub async fn lookup_ready(&self, name: &TrackName) -> Result<Arc<Track>, String> {
+        let track = self
+            .lookup(name)
+            .ok_or_else(|| "no such track: nothing is published under that name".to_owned())?;
+        track.feed_ready(UPSTREAM_ANSWER).await?;
+        Ok(track)
     }
 
     /// Forget a track fed on demand (its upstream subscription failed or was unused).

@@ -282,6 +282,19 @@ pub struct Track {
     cache_bytes: usize,
     state: Mutex<State>,
     events: broadcast::Sender<TrackEvent>,
+    /// Whether the upstream has accepted the subscription feeding this track (on-demand feeds).
+    feed_state: watch::Sender<FeedState>,
+}
+
+/// Where an on-demand feed stands. Pushed tracks (PUBLISH) are `Live` from the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedState {
+    /// The upstream SUBSCRIBE is on its way.
+    Pending,
+    /// The upstream accepted it (or the track is pushed).
+    Live,
+    /// The upstream refused it; the reason phrase.
+    Refused(String),
 }
 
 impl std::fmt::Debug for Track {
@@ -307,7 +320,27 @@ impl Track {
                 generation: 0,
             }),
             events,
+            feed_state: watch::channel(FeedState::Live).0,
         })
+    }
+
+    pub fn set_feed_state(&self, state: FeedState) {
+        self.feed_state.send_replace(state);
+    }
+
+    /// Wait (at most `limit`) until the feed's upstream has answered: `Err(reason)` when it
+    /// refused or did not answer in time.
+    pub async fn feed_ready(&self, limit: std::time::Duration) -> Result<(), String> {
+        let mut rx = self.feed_state.subscribe();
+        let answered = tokio::time::timeout(limit, rx.wait_for(|s| *s != FeedState::Pending)).await;
+        match answered {
+            Ok(Ok(state)) => match &*state {
+                FeedState::Refused(reason) => Err(reason.clone()),
+                _ => Ok(()),
+            },
+            Ok(Err(_)) => Err("the track is gone".into()),
+            Err(_) => Err("the upstream did not answer in time".into()),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
