@@ -113,47 +113,90 @@ fn assert_whole_groups(seen: &BTreeMap<u64, Vec<u64>>, who: &str) {
     }
 }
 
+/// An origin and an edge on one fresh PostgreSQL database; `None` when PostgreSQL is missing
+/// (outside CI).
+struct Mesh {
+    origin: Engine,
+    edge: Engine,
+    /// The bootstrap admin API key and its org.
+    key: String,
+    org: String,
+}
+
+/// A live input: its ids and stream key.
+struct Input {
+    id: String,
+    lv: String,
+    stream_key: String,
+}
+
+impl Mesh {
+    async fn start(edge_args: &[&str]) -> Option<Mesh> {
+        let db = pg::postgres_database().await?;
+        let origin = Engine::start_with(&[], &["--database-url", &db]);
+        let (key, org) = support::credentials(&origin.data_dir);
+        let origin_http = format!("http://{}", origin.http);
+        let origin_url = origin.moqt_url();
+        let mut args = vec![
+            "--database-url",
+            db.as_str(),
+            "--origin",
+            origin_url.as_str(),
+            "--origin-http",
+            origin_http.as_str(),
+        ];
+        args.extend_from_slice(edge_args);
+        let edge = Engine::start_with(&[], &args);
+        Some(Mesh {
+            origin,
+            edge,
+            key,
+            org,
+        })
+    }
+
+    /// Create an input through `engine`'s API.
+    fn input(&self, engine: &Engine, name: &str) -> Input {
+        let created = post(
+            engine.http,
+            &self.key,
+            &format!("/v1/orgs/{}/live_inputs", self.org),
+            &format!(r#"{{"name":"{name}","ingest":"fmp4"}}"#),
+        );
+        let field = |v: &serde_json::Value| v.as_str().expect("string field").to_owned();
+        Input {
+            id: field(&created["input"]["id"]),
+            lv: field(&created["input"]["external_input_id"]),
+            stream_key: field(&created["streamKey"]),
+        }
+    }
+
+    /// Mint a viewer's playback token through `engine`'s API: the reply (token, kid, …).
+    fn mint(&self, engine: &Engine, input: &Input) -> serde_json::Value {
+        post(
+            engine.http,
+            &self.key,
+            &format!(
+                "/v1/orgs/{}/live_inputs/{}/playback_tokens",
+                self.org, input.id
+            ),
+            r#"{"ttlSeconds":600}"#,
+        )
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
-    let Some(db) = pg::postgres_database().await else {
+    let Some(mesh) = Mesh::start(&["--upstream-linger-ms", "500"]).await else {
         return;
     };
-    let origin = Engine::start_with(&[], &["--database-url", &db]);
-    let (key, org) = support::credentials(&origin.data_dir);
-    let origin_http = format!("http://{}", origin.http);
-    let edge = Engine::start_with(
-        &[],
-        &[
-            "--database-url",
-            &db,
-            "--origin",
-            &origin.moqt_url(),
-            "--origin-http",
-            &origin_http,
-            "--upstream-linger-ms",
-            "500",
-        ],
-    );
-
+    let Mesh {
+        origin, edge, org, ..
+    } = &mesh;
     // The input and a viewer token, through the edge's control plane (same database).
-    let created = post(
-        edge.http,
-        &key,
-        &format!("/v1/orgs/{org}/live_inputs"),
-        r#"{"name":"mesh","ingest":"fmp4"}"#,
-    );
-    let id = created["input"]["id"].as_str().expect("id").to_owned();
-    let lv = created["input"]["external_input_id"]
-        .as_str()
-        .expect("lv")
-        .to_owned();
-    let stream_key = created["streamKey"].as_str().expect("streamKey").to_owned();
-    let token = post(
-        edge.http,
-        &key,
-        &format!("/v1/orgs/{org}/live_inputs/{id}/playback_tokens"),
-        r#"{"ttlSeconds":600}"#,
-    )["token"]
+    let input = mesh.input(edge, "mesh");
+    let (lv, stream_key) = (input.lv.clone(), input.stream_key.clone());
+    let token = mesh.mint(edge, &input)["token"]
         .as_str()
         .expect("token")
         .to_owned();
@@ -161,7 +204,7 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
 
     // Nothing is published yet: the edge answers "no such track" as the origin would (and does
     // not keep the refusal: the viewers below find the track once it exists).
-    let early = Connection::connect(&edge.moqt_url(), client_config(&edge, &token))
+    let early = Connection::connect(&edge.moqt_url(), client_config(edge, &token))
         .await
         .expect("connect");
     assert!(
@@ -174,7 +217,7 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
 
     // The publisher, at the origin: groups of 10 objects, 40 ms apart.
     let publisher_conn =
-        Connection::connect(&origin.moqt_url(), client_config(&origin, &stream_key))
+        Connection::connect(&origin.moqt_url(), client_config(origin, &stream_key))
             .await
             .expect("publisher connects to the origin");
     let publisher = publisher_conn
@@ -206,20 +249,9 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
     // Join in the middle of a group.
     tokio::time::sleep(Duration::from_millis(600)).await;
 
-    // Refused at the edge: no token, a bad one, another stream's.
-    let other = post(
-        edge.http,
-        &key,
-        &format!("/v1/orgs/{org}/live_inputs"),
-        r#"{"name":"other","ingest":"fmp4"}"#,
-    );
-    let other_id = other["input"]["id"].as_str().expect("id");
-    let other_token = post(
-        edge.http,
-        &key,
-        &format!("/v1/orgs/{org}/live_inputs/{other_id}/playback_tokens"),
-        r#"{"ttlSeconds":600}"#,
-    )["token"]
+    // Refused at the edge: a bad token, another stream's.
+    let other = mesh.input(edge, "other");
+    let other_token = mesh.mint(edge, &other)["token"]
         .as_str()
         .expect("token")
         .to_owned();
@@ -227,7 +259,7 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
         ("a garbage token", "x.y.z"),
         ("another stream's token", other_token.as_str()),
     ] {
-        let conn = Connection::connect(&edge.moqt_url(), client_config(&edge, bad))
+        let conn = Connection::connect(&edge.moqt_url(), client_config(edge, bad))
             .await
             .expect("connect");
         let refused = conn
@@ -240,7 +272,7 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
     let mut viewers = Vec::new();
     for _ in 0..4 {
         let token = token.clone();
-        let edge_cfg = client_config(&edge, &token);
+        let edge_cfg = client_config(edge, &token);
         let url = edge.moqt_url();
         let ns = ns.map(str::to_owned);
         viewers.push(tokio::spawn(async move {
@@ -275,13 +307,13 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
     // However many viewers, the origin saw one SUBSCRIBE (and one joining FETCH) for the track,
     // besides the early one it refused.
     assert_eq!(
-        metric(&origin, "relay_requests_total{type=\"SUBSCRIBE\"}"),
+        metric(origin, "relay_requests_total{type=\"SUBSCRIBE\"}"),
         2.0
     );
 
     // Nobody watches any more: the edge unsubscribes upstream after its linger time.
     let deadline = tokio::time::Instant::now() + WAIT;
-    while metric(&origin, "relay_subscriptions") > 0.0 {
+    while metric(origin, "relay_subscriptions") > 0.0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the edge kept an unwatched track subscribed at the origin"
@@ -290,7 +322,7 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
     }
 
     // A new viewer subscribes it again, again from a group boundary, and sees the end.
-    let conn = Connection::connect(&edge.moqt_url(), client_config(&edge, &token))
+    let conn = Connection::connect(&edge.moqt_url(), client_config(edge, &token))
         .await
         .expect("connect");
     let sub = conn
@@ -308,7 +340,7 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
         "the publisher's end must reach viewers at the edge"
     );
     assert_eq!(
-        metric(&origin, "relay_requests_total{type=\"SUBSCRIBE\"}"),
+        metric(origin, "relay_requests_total{type=\"SUBSCRIBE\"}"),
         3.0
     );
 }
@@ -338,39 +370,22 @@ async fn can_watch(engine: &Engine, token: &str, ns: &[&str]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_made_through_an_edge_reach_the_origin() {
-    let Some(db) = pg::postgres_database().await else {
+    let Some(mesh) = Mesh::start(&[]).await else {
         return;
     };
-    let origin = Engine::start_with(&[], &["--database-url", &db]);
-    let (key, org) = support::credentials(&origin.data_dir);
-    let origin_http = format!("http://{}", origin.http);
-    let edge = Engine::start_with(
-        &[],
-        &[
-            "--database-url",
-            &db,
-            "--origin",
-            &origin.moqt_url(),
-            "--origin-http",
-            &origin_http,
-        ],
-    );
-    let created = post(
-        origin.http,
-        &key,
-        &format!("/v1/orgs/{org}/live_inputs"),
-        r#"{"name":"keys","ingest":"fmp4"}"#,
-    );
-    let id = created["input"]["id"].as_str().expect("id").to_owned();
-    let lv = created["input"]["external_input_id"]
-        .as_str()
-        .expect("lv")
-        .to_owned();
-    let stream_key = created["streamKey"].as_str().expect("streamKey").to_owned();
+    let Mesh {
+        origin,
+        edge,
+        key,
+        org,
+        ..
+    } = &mesh;
+    let input = mesh.input(origin, "keys");
+    let (id, lv, stream_key) = (input.id.clone(), input.lv.clone(), input.stream_key.clone());
     let ns = ["stream", org.as_str(), lv.as_str()];
 
     // An edge takes no publishers: the broadcast lives at the origin.
-    let at_edge = Connection::connect(&edge.moqt_url(), client_config(&edge, &stream_key))
+    let at_edge = Connection::connect(&edge.moqt_url(), client_config(edge, &stream_key))
         .await
         .expect("connect to the edge");
     assert!(
@@ -383,7 +398,7 @@ async fn changes_made_through_an_edge_reach_the_origin() {
 
     // A publisher at the origin; its key rotated through the edge's API cuts it off there.
     let publisher_conn =
-        Connection::connect(&origin.moqt_url(), client_config(&origin, &stream_key))
+        Connection::connect(&origin.moqt_url(), client_config(origin, &stream_key))
             .await
             .expect("publisher connects");
     let _publisher = publisher_conn
@@ -392,7 +407,7 @@ async fn changes_made_through_an_edge_reach_the_origin() {
         .expect("the stream key publishes");
     post(
         edge.http,
-        &key,
+        key,
         &format!("/v1/orgs/{org}/live_inputs/{id}/stream_key"),
         "{}",
     );
@@ -403,30 +418,23 @@ async fn changes_made_through_an_edge_reach_the_origin() {
 
     // Signing keys: the origin signs with the key the edge rotated to, and stops accepting
     // tokens of a key the edge deleted.
-    let mint = |engine: &Engine| {
-        post(
-            engine.http,
-            &key,
-            &format!("/v1/orgs/{org}/live_inputs/{id}/playback_tokens"),
-            r#"{"ttlSeconds":600}"#,
-        )
-    };
-    let old = mint(&origin);
+    let mint = |engine: &Engine| mesh.mint(engine, &input);
+    let old = mint(origin);
     let old_kid = old["kid"].as_str().expect("kid").to_owned();
     let old_token = old["token"].as_str().expect("token").to_owned();
     assert!(
-        can_watch(&origin, &old_token, &ns).await,
+        can_watch(origin, &old_token, &ns).await,
         "a fresh token is accepted"
     );
     post(
         edge.http,
-        &key,
+        key,
         &format!("/v1/orgs/{org}/signing_keys/rotate"),
         "{}",
     );
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let kid = mint(&origin)["kid"].as_str().expect("kid").to_owned();
+        let kid = mint(origin)["kid"].as_str().expect("kid").to_owned();
         if kid != old_kid {
             break;
         }
@@ -439,13 +447,13 @@ async fn changes_made_through_an_edge_reach_the_origin() {
     assert_eq!(
         delete(
             edge.http,
-            &key,
+            key,
             &format!("/v1/orgs/{org}/signing_keys/{old_kid}")
         ),
         204
     );
     let deadline = tokio::time::Instant::now() + WAIT;
-    while can_watch(&origin, &old_token, &ns).await {
+    while can_watch(origin, &old_token, &ns).await {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the origin still accepts a token whose key was deleted on the edge"

@@ -363,12 +363,7 @@ async fn publish_to_peer(
     forward: bool,
     scope: tokio_util::sync::CancellationToken,
 ) -> Result<(), SessionError> {
-    let (mut send, recv) = ctx
-        .session
-        .open_bi()
-        .await
-        .map_err(SessionError::from_session)?;
-    let mut recv = Reader::new(recv);
+    let (mut send, mut recv) = ctx.open_request().await?;
     let namespace = TrackNamespace::new(track.name.namespace.iter().cloned())
         .map_err(|e| SessionError::Internal(e.to_string()))?;
     let alias = ctx.next_alias();

@@ -362,12 +362,7 @@ async fn upstream_subscribe(
     let namespace = moqt::TrackNamespace::new(track.name.namespace.iter().cloned())
         .map_err(|e| SessionError::Internal(e.to_string()))?;
     let token = upstream_token(ctx, track).await;
-    let (mut send, recv) = ctx
-        .session
-        .open_bi()
-        .await
-        .map_err(SessionError::from_session)?;
-    let mut recv = Reader::new(recv);
+    let (mut send, mut recv) = ctx.open_request().await?;
     let request_id = ctx.next_request_id();
     let sub = Subscribe {
         request_id,
@@ -511,12 +506,7 @@ async fn joining_fetch(
     let request_id = ctx.next_request_id();
     let data = ctx.expect_fetch(request_id);
     let result = async {
-        let (mut send, recv) = ctx
-            .session
-            .open_bi()
-            .await
-            .map_err(SessionError::from_session)?;
-        let mut recv = Reader::new(recv);
+        let (mut send, mut recv) = ctx.open_request().await?;
         let msg = moqt::message::Fetch {
             request_id,
             fetch_type: moqt::message::FetchType::RelativeJoining {

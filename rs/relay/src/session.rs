@@ -226,6 +226,17 @@ impl Ctx {
         guard
     }
 
+    /// Open a request stream to the peer (for a request we send: upstream SUBSCRIBE, FETCH,
+    /// PUBLISH).
+    pub async fn open_request(&self) -> Result<(SendStream, Reader), SessionError> {
+        let (send, recv) = self
+            .session
+            .open_bi()
+            .await
+            .map_err(SessionError::from_session)?;
+        Ok((send, Reader::new(recv)))
+    }
+
     /// Be told when the data stream of FETCH `request_id` arrives.
     pub fn expect_fetch(&self, request_id: u64) -> tokio::sync::oneshot::Receiver<Reader> {
         let (tx, rx) = tokio::sync::oneshot::channel();
