@@ -121,6 +121,8 @@ struct Mesh {
     /// The bootstrap admin API key and its org.
     key: String,
     org: String,
+    /// The shared database's URL.
+    db: String,
 }
 
 /// A live input: its ids and stream key.
@@ -152,6 +154,7 @@ impl Mesh {
             edge,
             key,
             org,
+            db,
         })
     }
 
@@ -460,4 +463,127 @@ async fn changes_made_through_an_edge_reach_the_origin() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Publish groups of `OBJECTS_PER_GROUP` objects on `video` until `stop`; errors end it quietly
+/// (the origin may go away under it).
+fn publish_until(
+    publisher: client::TrackPublisher,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut group = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(mut g) = publisher.next_group().await else {
+                return;
+            };
+            for object in 0..OBJECTS_PER_GROUP {
+                if g.write(Bytes::from(format!("{group}:{object}")))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            if g.finish().await.is_err() {
+                return;
+            }
+            group += 1;
+        }
+        let _ = publisher.finish(client::status::TRACK_ENDED).await;
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_origin_restart_edge_viewers_are_ended_not_stalled_and_can_watch_again() {
+    let Some(mesh) = Mesh::start(&[]).await else {
+        return;
+    };
+    let input = mesh.input(&mesh.origin, "restart");
+    let token = mesh.mint(&mesh.edge, &input)["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let ns = ["stream", mesh.org.as_str(), input.lv.as_str()];
+    let Mesh {
+        origin, edge, db, ..
+    } = mesh;
+    let (origin_http, origin_relay) = (origin.http, origin.relay);
+
+    let publisher_conn = Connection::connect(
+        &origin.moqt_url(),
+        client_config(&origin, &input.stream_key),
+    )
+    .await
+    .expect("publisher connects");
+    let publisher = publisher_conn
+        .publish(&ns[..], "video", PublishOptions::default())
+        .await
+        .expect("publish");
+    let stop = Arc::new(AtomicBool::new(false));
+    let first_run = publish_until(publisher, stop.clone());
+
+    let viewer = Connection::connect(&edge.moqt_url(), client_config(&edge, &token))
+        .await
+        .expect("viewer connects");
+    let mut sub = viewer
+        .subscribe(&ns[..], "video", SubscribeOptions::default())
+        .await
+        .expect("subscribe at the edge");
+    let first = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("an object");
+    assert!(matches!(first, Some(Event::Object(_))), "{first:?}");
+
+    // The origin restarts (SIGTERM: GOAWAY, drain, exit) where the edge expects it; the
+    // encoder comes back and numbers its groups afresh.
+    assert_eq!(origin.terminate(), Some(0), "the origin exits cleanly");
+    let _ = first_run.await;
+    let origin = Engine::start_on(origin_http, origin_relay, &[], &["--database-url", &db]);
+    let publisher_conn = Connection::connect(
+        &origin.moqt_url(),
+        client_config(&origin, &input.stream_key),
+    )
+    .await
+    .expect("the publisher reconnects");
+    let publisher = publisher_conn
+        .publish(&ns[..], "video", PublishOptions::default())
+        .await
+        .expect("publish again");
+    let second_run = publish_until(publisher, stop.clone());
+
+    // The viewer's track ends (PUBLISH_DONE) instead of waiting forever for groups it would
+    // never pass.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, sub.next()).await {
+            Ok(Some(Event::Object(_))) => continue,
+            Ok(Some(Event::Ended { .. })) => break,
+            Ok(None) => panic!("the subscription vanished without PUBLISH_DONE"),
+            Err(_) => panic!("the viewer at the edge stalled after the origin restarted"),
+        }
+    }
+
+    // Watching again at the same edge works: it reconnected to the new origin.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let seen = loop {
+        let sub = viewer
+            .subscribe(&ns[..], "video", SubscribeOptions::default())
+            .await;
+        if let Ok(sub) = sub {
+            let (seen, _) = watch(sub, 15).await;
+            if !seen.is_empty() {
+                break seen;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the edge never served the restarted origin's track"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_whole_groups(&seen, "the viewer after the restart");
+    stop.store(true, Ordering::Relaxed);
+    let _ = second_run.await;
 }

@@ -395,11 +395,12 @@ async fn upstream_subscribe(
         }
         Err(e) => return Err(e),
     };
-    if let (Some(ours), Some(theirs)) = (track.largest(), ok.params.largest_object()) {
-        if theirs.group < ours.group {
-            // A feed moving to a new upstream session found the track numbered afresh (the
-            // origin restarted): its groups would never pass our subscribers' filters, so end
-            // the track and let viewers subscribe anew rather than stall.
+    if let Some(ours) = track.largest() {
+        let theirs = ok.params.largest_object();
+        if theirs.is_none_or(|t| t.group < ours.group) {
+            // A feed moving to a new upstream session found the track empty or numbered afresh
+            // (the origin restarted): its groups would never pass our subscribers' filters, so
+            // end the track and let viewers subscribe anew rather than stall.
             let _ = send.reset(crate::RESET_CANCELLED);
             recv.stop(crate::RESET_CANCELLED);
             return Ok(FeedEnd::Track(TrackEnd {

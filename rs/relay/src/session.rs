@@ -503,6 +503,10 @@ async fn control_loop(
     tx: &mut SendStream,
 ) -> Result<(), SessionError> {
     let mut shutdown = ctx.shared.going_away.subscribe();
+    if *shutdown.borrow() {
+        // The relay was already draining when this session began: tell it at once.
+        shutdown.mark_changed();
+    }
     let mut goaway_received = false;
     loop {
         tokio::select! {

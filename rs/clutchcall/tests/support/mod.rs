@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A new, empty data directory for one engine of this test process.
+fn fresh_data_dir() -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("clutchcall-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 /// A running engine; SIGTERM on drop.
 pub struct Engine {
     child: Child,
@@ -26,19 +34,40 @@ impl Engine {
     }
 
     pub fn start_with(base: &[&str], extra: &[&str]) -> Engine {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let data_dir =
-            std::env::temp_dir().join(format!("clutchcall-test-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&data_dir);
+        Self::spawn(
+            fresh_data_dir(),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            base,
+            extra,
+            &[],
+        )
+    }
+
+    /// [`Engine::start_with`] on given HTTP and relay addresses (to restart an engine where
+    /// its peers expect it).
+    pub fn start_on(http: SocketAddr, relay: SocketAddr, base: &[&str], extra: &[&str]) -> Engine {
+        let (http, relay) = (http.to_string(), relay.to_string());
+        Self::spawn(fresh_data_dir(), (&http, &relay), base, extra, &[])
+    }
+
+    /// Run `serve` on `data_dir` with HTTP and relay on `ports`, RTMP on a free port, then
+    /// `base` and `extra` flags and `env`; wait for its `clutchcall listening` line.
+    fn spawn(
+        data_dir: PathBuf,
+        ports: (&str, &str),
+        base: &[&str],
+        extra: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> Engine {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clutchcall"));
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&data_dir)
             .args([
                 "--http",
-                "127.0.0.1:0",
+                ports.0,
                 "--relay",
-                "127.0.0.1:0",
+                ports.1,
                 "--rtmp",
                 "127.0.0.1:0",
             ])
@@ -50,6 +79,9 @@ impl Engine {
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let mut child = cmd.spawn().expect("spawn clutchcall");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -65,17 +97,16 @@ impl Engine {
             };
             seen.push(line.clone());
             if let Some(rest) = line.strip_prefix("clutchcall listening ") {
-                let mut http = None;
-                let mut relay = None;
-                for part in rest.split_whitespace() {
-                    if let Some(v) = part.strip_prefix("http=") {
-                        http = v.parse().ok();
-                    }
-                    if let Some(v) = part.strip_prefix("relay=") {
-                        relay = v.split(',').next().and_then(|a| a.parse().ok());
-                    }
-                }
-                break (http.expect("http addr"), relay.expect("relay addr"));
+                let part = |key: &str| {
+                    rest.split_whitespace()
+                        .find_map(|p| p.strip_prefix(key))
+                        .and_then(|v| v.split(',').next())
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                };
+                break (
+                    part("http=").expect("http addr"),
+                    part("relay=").expect("relay addr"),
+                );
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
@@ -178,64 +209,13 @@ impl Engine {
         extra: &[&str],
         env: &[(&str, std::ffi::OsString)],
     ) -> Engine {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clutchcall"));
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--relay",
-                "127.0.0.1:0",
-                "--rtmp",
-                "127.0.0.1:0",
-            ])
-            .args(["--public-prefix", ""])
-            .args(extra)
-            .env(
-                "CLUTCHCALL_LOG",
-                std::env::var("CLUTCHCALL_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn clutchcall");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        let (http, relay) = loop {
-            assert!(
-                Instant::now() < deadline,
-                "engine did not start; stdout: {seen:?}"
-            );
-            let Some(Ok(line)) = lines.next() else {
-                panic!("engine exited early; stdout: {seen:?}")
-            };
-            seen.push(line.clone());
-            if let Some(rest) = line.strip_prefix("clutchcall listening ") {
-                let part = |key: &str| {
-                    rest.split_whitespace()
-                        .find_map(|p| p.strip_prefix(key))
-                        .and_then(|v| v.split(',').next())
-                        .and_then(|a| a.parse::<SocketAddr>().ok())
-                };
-                break (
-                    part("http=").expect("http addr"),
-                    part("relay=").expect("relay addr"),
-                );
-            }
-        };
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Engine {
-            child,
-            http,
-            relay,
-            data_dir: data_dir.to_path_buf(),
-            stdout: seen,
-        }
+        Self::spawn(
+            data_dir.to_path_buf(),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            &["--public-prefix", ""],
+            extra,
+            env,
+        )
     }
 
     /// SIGKILL (a crash: no drain, no cleanup) and reap; the data directory is kept and
