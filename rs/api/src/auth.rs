@@ -44,6 +44,8 @@ struct Entry {
     publishers: u32,
     since_ms: Option<i64>,
     ingest: Option<Ingest>,
+    /// Publishers other nodes on the same database reported, by node id (see `crate::cluster`).
+    remote: HashMap<String, RemoteLive>,
     /// Cancelled when the stream key rotates or the input is deleted.
     publish: CancellationToken,
     /// Cancelled when the input is deleted.
@@ -56,16 +58,32 @@ impl Entry {
             publishers: 0,
             since_ms: None,
             ingest: None,
+            remote: HashMap::new(),
             publish: CancellationToken::new(),
             subscribe: CancellationToken::new(),
         }
     }
 }
 
-/// Live state by `lv_…` id. Process-local: the relay and the API share a process in `serve`.
+/// An input live on another node, as that node last reported it.
+#[derive(Debug, Clone, Copy)]
+struct RemoteLive {
+    since_ms: i64,
+    ingest: Ingest,
+    /// When the report arrived: nodes repeat theirs, so a silent node's reports lapse.
+    seen: std::time::Instant,
+}
+
+/// How long another node's "live" report holds without being repeated.
+pub(crate) const REMOTE_LIVE_TTL: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Live state by `lv_…` id: this node's publishers, plus those other nodes sharing the
+/// database reported (`crate::cluster`), so an input's status reads the same on every node.
 #[derive(Default, Clone)]
 pub(crate) struct LiveTable {
     map: Arc<Mutex<HashMap<String, Entry>>>,
+    /// Where this node's go-live / go-idle changes are sent for the other nodes (PostgreSQL).
+    changes: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<crate::cluster::Event>>>,
 }
 
 impl LiveTable {
@@ -82,14 +100,75 @@ impl LiveTable {
         self.with(lv, |e| e.subscribe.clone())
     }
 
+    /// Send this node's changes to `tx` (set once, by the control plane on PostgreSQL).
+    pub(crate) fn report_changes_to(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<crate::cluster::Event>,
+    ) {
+        let _ = self.changes.set(tx);
+    }
+
+    fn report(&self, event: crate::cluster::Event) {
+        if let Some(tx) = self.changes.get() {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// This node's live inputs, for the periodic repeat of its reports.
+    pub(crate) fn local_live(&self) -> Vec<crate::cluster::Event> {
+        let Ok(map) = self.map.lock() else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter(|(_, e)| e.publishers > 0)
+            .filter_map(|(lv, e)| {
+                Some(crate::cluster::Event::Live {
+                    lv: lv.clone(),
+                    ingest: e.ingest?,
+                    since_ms: e.since_ms?,
+                })
+            })
+            .collect()
+    }
+
+    /// Another node reports an input live (`Some`) or idle (`None`) there.
+    pub(crate) fn remote_report(&self, node: &str, lv: &str, live: Option<(Ingest, i64)>) {
+        self.with(lv, |e| match live {
+            Some((ingest, since_ms)) => {
+                e.remote.insert(
+                    node.to_owned(),
+                    RemoteLive {
+                        since_ms,
+                        ingest,
+                        seen: std::time::Instant::now(),
+                    },
+                );
+            }
+            None => {
+                if e.remote.remove(node).is_some() && e.publishers == 0 {
+                    e.since_ms = Some(now_ms());
+                }
+            }
+        });
+    }
+
     fn go_live(&self, lv: &str, ingest: Ingest) -> LiveGuard {
-        self.with(lv, |e| {
-            if e.publishers == 0 {
+        let first = self.with(lv, |e| {
+            let first = e.publishers == 0;
+            if first {
                 e.since_ms = Some(now_ms());
             }
             e.publishers += 1;
             e.ingest = Some(ingest);
+            first.then_some(e.since_ms.unwrap_or_default())
         });
+        if let Some(Some(since_ms)) = first {
+            self.report(crate::cluster::Event::Live {
+                lv: lv.to_owned(),
+                ingest,
+                since_ms,
+            });
+        }
         LiveGuard {
             table: self.clone(),
             lv: lv.to_owned(),
@@ -111,20 +190,47 @@ impl LiveTable {
     }
 
     pub(crate) fn status(&self, lv: &str) -> InputStatus {
-        let snapshot = self
-            .map
-            .lock()
-            .ok()
-            .and_then(|m| m.get(lv).map(|e| (e.publishers, e.since_ms, e.ingest)));
+        struct Snapshot {
+            publishers: u32,
+            since: Option<i64>,
+            ingest: Option<Ingest>,
+        }
+        let snapshot = self.map.lock().ok().and_then(|m| {
+            m.get(lv).map(|e| {
+                // Reports from other nodes count while they are fresh.
+                let remote: Vec<&RemoteLive> = e
+                    .remote
+                    .values()
+                    .filter(|r| r.seen.elapsed() < REMOTE_LIVE_TTL)
+                    .collect();
+                if e.publishers > 0 || remote.is_empty() {
+                    Snapshot {
+                        publishers: e.publishers + remote.len() as u32,
+                        since: e.since_ms,
+                        ingest: e.ingest,
+                    }
+                } else {
+                    Snapshot {
+                        publishers: remote.len() as u32,
+                        since: remote.iter().map(|r| r.since_ms).min(),
+                        ingest: remote.first().map(|r| r.ingest),
+                    }
+                }
+            })
+        });
         match snapshot {
-            Some((n, since, ingest)) if n > 0 => InputStatus {
+            Some(Snapshot {
+                publishers: n,
+                since,
+                ingest,
+            }) if n > 0 => InputStatus {
                 state: "live",
                 since: since.map(rfc3339),
                 ingest,
                 publishers: n,
                 details: Default::default(),
             },
-            Some((_, since, _)) => InputStatus {
+            Some(Snapshot { since, .. }) => InputStatus {
                 state: "idle",
                 since: since.map(rfc3339),
                 ingest: None,
@@ -151,14 +257,20 @@ pub struct LiveGuard {
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
+        let mut idle = false;
         if let Ok(mut map) = self.table.map.lock() {
             if let Some(e) = map.get_mut(&self.lv) {
                 e.publishers = e.publishers.saturating_sub(1);
                 if e.publishers == 0 {
                     e.since_ms = Some(now_ms());
                     e.ingest = None;
+                    idle = true;
                 }
             }
+        }
+        if idle {
+            self.table
+                .report(crate::cluster::Event::Idle(self.lv.clone()));
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 
 use crate::store::Db;
-use crate::Api;
+use crate::{Api, Ingest};
 
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "clutchcall_cluster";
@@ -29,15 +29,33 @@ pub(crate) enum Event {
     SigningKeysChanged(String),
     /// A retired signing key was deleted: its tokens stop verifying.
     SigningKeyDeleted(String),
+    /// The input went live on the sender (repeated every [`REPEAT`] while it stays live).
+    Live {
+        lv: String,
+        ingest: Ingest,
+        since_ms: i64,
+    },
+    /// The input's last publisher on the sender left.
+    Idle(String),
 }
+
+/// How often a node repeats its live reports (others forget one after
+/// `auth::REMOTE_LIVE_TTL` without a repeat: a node that died stops counting).
+pub(crate) const REPEAT: Duration = Duration::from_secs(30);
 
 impl Event {
     fn encode(&self, node: &str) -> String {
         let (kind, arg) = match self {
-            Event::PublishersRevoked(a) => ("publishers_revoked", a),
-            Event::InputRemoved(a) => ("input_removed", a),
-            Event::SigningKeysChanged(a) => ("signing_keys_changed", a),
-            Event::SigningKeyDeleted(a) => ("signing_key_deleted", a),
+            Event::PublishersRevoked(a) => ("publishers_revoked", a.clone()),
+            Event::InputRemoved(a) => ("input_removed", a.clone()),
+            Event::SigningKeysChanged(a) => ("signing_keys_changed", a.clone()),
+            Event::SigningKeyDeleted(a) => ("signing_key_deleted", a.clone()),
+            Event::Live {
+                lv,
+                ingest,
+                since_ms,
+            } => ("live", format!("{lv},{},{since_ms}", ingest.as_str())),
+            Event::Idle(a) => ("idle", a.clone()),
         };
         format!("{node}|{kind}|{arg}")
     }
@@ -56,6 +74,25 @@ impl Event {
             "input_removed" => Event::InputRemoved(arg),
             "signing_keys_changed" => Event::SigningKeysChanged(arg),
             "signing_key_deleted" => Event::SigningKeyDeleted(arg),
+            "live" => {
+                let mut f = arg.split(',');
+                let lv = f.next()?.to_owned();
+                let ingest = match f.next()? {
+                    "rtmp" => Ingest::Rtmp,
+                    "fmp4" => Ingest::Fmp4,
+                    _ => return None,
+                };
+                let since_ms = f.next()?.parse().ok()?;
+                if lv.is_empty() || f.next().is_some() {
+                    return None;
+                }
+                Event::Live {
+                    lv,
+                    ingest,
+                    since_ms,
+                }
+            }
+            "idle" => Event::Idle(arg),
             _ => return None,
         };
         Some((node, event))
@@ -79,12 +116,43 @@ impl Api {
         }
     }
 
-    /// Apply the other nodes' changes until the future is dropped (put it in the binary's
-    /// `select!`). On SQLite there are no other nodes: it just waits.
+    /// Apply the other nodes' changes, and send this node's live/idle reports (repeated every
+    /// [`REPEAT`]), until the future is dropped (put it in the binary's `select!`). On SQLite
+    /// there are no other nodes: it just waits.
     pub async fn run_cluster_listener(&self) {
         let Db::Postgres(pool) = &self.inner.db else {
             return std::future::pending().await;
         };
+        let outbox = self
+            .inner
+            .cluster_outbox
+            .lock()
+            .ok()
+            .and_then(|mut o| o.take());
+        let send_reports = async {
+            let Some(mut outbox) = outbox else {
+                return std::future::pending().await;
+            };
+            let mut repeat = tokio::time::interval(REPEAT);
+            repeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    event = outbox.recv() => match event {
+                        Some(event) => self.announce(event).await,
+                        None => return std::future::pending().await,
+                    },
+                    _ = repeat.tick() => {
+                        for event in self.inner.live.local_live() {
+                            self.announce(event).await;
+                        }
+                    }
+                }
+            }
+        };
+        tokio::join!(self.listen(pool), send_reports);
+    }
+
+    async fn listen(&self, pool: &sqlx::PgPool) {
         let mut retry = Duration::from_millis(250);
         loop {
             let mut listener = match PgListener::connect_with(pool).await {
@@ -110,8 +178,8 @@ impl Api {
                     Ok(n) => {
                         if let Some((node, event)) = Event::decode(n.payload()) {
                             if node != self.inner.node_id {
-                                tracing::info!(?event, from = node, "change from another node");
-                                self.apply(event);
+                                tracing::debug!(?event, from = node, "change from another node");
+                                self.apply(node, event);
                             }
                         }
                     }
@@ -124,8 +192,17 @@ impl Api {
         }
     }
 
-    fn apply(&self, event: Event) {
+    fn apply(&self, node: &str, event: Event) {
         match event {
+            Event::Live {
+                lv,
+                ingest,
+                since_ms,
+            } => self
+                .inner
+                .live
+                .remote_report(node, &lv, Some((ingest, since_ms))),
+            Event::Idle(lv) => self.inner.live.remote_report(node, &lv, None),
             Event::PublishersRevoked(lv) => self.inner.live.revoke_publishers(&lv),
             Event::InputRemoved(lv) => self.inner.live.remove_input(&lv),
             Event::SigningKeysChanged(org) => self.forget_cached_keys(Some(&org)),
@@ -167,6 +244,12 @@ mod tests {
             Event::InputRemoved("lv_b".into()),
             Event::SigningKeysChanged("org_c".into()),
             Event::SigningKeyDeleted("kid_d".into()),
+            Event::Live {
+                lv: "lv_e".into(),
+                ingest: Ingest::Rtmp,
+                since_ms: 1_700_000_000_000,
+            },
+            Event::Idle("lv_f".into()),
         ] {
             let wire = e.encode("n1");
             assert_eq!(Event::decode(&wire), Some(("n1", e)));
@@ -175,5 +258,8 @@ mod tests {
         assert_eq!(Event::decode("n1|unknown|x"), None);
         assert_eq!(Event::decode("n1|input_removed|"), None);
         assert_eq!(Event::decode("n1|input_removed"), None);
+        assert_eq!(Event::decode("n1|live|lv_a,rtmp"), None);
+        assert_eq!(Event::decode("n1|live|lv_a,quic,1"), None);
+        assert_eq!(Event::decode("n1|live|lv_a,rtmp,x"), None);
     }
 }

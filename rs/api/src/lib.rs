@@ -190,6 +190,8 @@ pub(crate) struct Inner {
     ingest_details: RwLock<Option<IngestDetails>>,
     /// This process, among nodes sharing the database (see [`cluster`]).
     node_id: String,
+    /// This node's live/idle changes, for `run_cluster_listener` to tell the others.
+    cluster_outbox: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<cluster::Event>>>,
 }
 
 /// The control plane. Cheap to clone.
@@ -258,8 +260,16 @@ impl Api {
                 vod,
                 ingest_details: RwLock::new(None),
                 node_id: secret::new_id("node_")?,
+                cluster_outbox: Mutex::new(None),
             }),
         };
+        if matches!(api.inner.db, Db::Postgres(_)) {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            api.inner.live.report_changes_to(tx);
+            if let Ok(mut outbox) = api.inner.cluster_outbox.lock() {
+                *outbox = Some(rx);
+            }
+        }
         if api.inner.config.bootstrap && api.inner.db.count_orgs().await? == 0 {
             let name = api.inner.config.bootstrap_org_name.clone();
             let creds = api.create_org(&name).await?;

@@ -120,7 +120,11 @@ impl relay::auth::Authorizer for EdgePolicy {
 /// Keep a session to the origin open for as long as the engine runs.
 pub async fn run(origin: Origin, relay: relay::Relay, api: api::Api) {
     const FIRST_RETRY: Duration = Duration::from_millis(250);
-    const MAX_RETRY: Duration = Duration::from_secs(10);
+    // Short enough that an edge is back within seconds of an origin restart; a dial attempt
+    // every 2 s against an origin that stays down costs nothing.
+    const MAX_RETRY: Duration = Duration::from_secs(2);
+    // A session that lived this long was healthy: the next failure starts the back-off anew.
+    const STABLE: Duration = Duration::from_secs(10);
     let mut retry = FIRST_RETRY;
     loop {
         let connected = match dial(&origin).await {
@@ -164,7 +168,7 @@ pub async fn run(origin: Origin, relay: relay::Relay, api: api::Api) {
             }
         }
         // A session that fails right after connecting must not turn into a busy loop.
-        if started.elapsed() < MAX_RETRY {
+        if started.elapsed() < STABLE {
             tokio::time::sleep(retry).await;
             retry = (retry * 2).min(MAX_RETRY);
         } else {

@@ -248,7 +248,9 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
             ready.store(false, Ordering::Release);
             shutdown.cancel();
             relay.shutdown(Duration::from_secs(1)).await;
-            api.close().await;
+            if tokio::time::timeout(Duration::from_secs(5), api.close()).await.is_err() {
+                warn!("database connections still busy after 5 s: leaving them");
+            }
             if tokio::time::timeout(Duration::from_secs(5), &mut http_server).await.is_err() {
                 warn!("HTTP connections still open after 5 s: closing them");
                 http_server.abort();

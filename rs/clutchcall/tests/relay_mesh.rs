@@ -73,6 +73,7 @@ fn metric(engine: &Engine, series: &str) -> f64 {
 async fn watch(
     mut sub: client::Subscription,
     objects: usize,
+    tag: &str,
 ) -> (BTreeMap<u64, Vec<u64>>, Option<String>) {
     let mut seen: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     let mut n = 0;
@@ -82,7 +83,7 @@ async fn watch(
             Ok(Some(Event::Object(o))) => {
                 assert_eq!(
                     o.payload,
-                    Bytes::from(format!("{}:{}", o.group, o.object)),
+                    Bytes::from(format!("{tag}{}:{}", o.group, o.object)),
                     "payload of {}:{} arrived under another location",
                     o.group,
                     o.object
@@ -174,6 +175,32 @@ impl Mesh {
         }
     }
 
+    /// Wait until `engine`'s API reports the input's status `state` (`live` / `idle`).
+    async fn wait_for_state(&self, engine: &Engine, input: &Input, state: &str) {
+        let auth = bearer(&self.key);
+        let path = format!("/v1/orgs/{}/live_inputs/{}", self.org, input.id);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let r = http(
+                engine.http,
+                "GET",
+                &path,
+                &[("Authorization", auth.as_str())],
+                b"",
+            );
+            let got = r.json()["input"]["status"]["state"].clone();
+            if got == state {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "status through {} stayed {got} (want {state})",
+                engine.http
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Mint a viewer's playback token through `engine`'s API: the reply (token, kid, …).
     fn mint(&self, engine: &Engine, input: &Input) -> serde_json::Value {
         post(
@@ -228,27 +255,9 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
         .await
         .expect("the stream key publishes");
     let stop = Arc::new(AtomicBool::new(false));
-    let publishing = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            let mut group = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let mut g = publisher.next_group().await.expect("group");
-                for object in 0..OBJECTS_PER_GROUP {
-                    g.write(Bytes::from(format!("{group}:{object}")))
-                        .await
-                        .expect("write");
-                    tokio::time::sleep(Duration::from_millis(40)).await;
-                }
-                g.finish().await.expect("finish group");
-                group += 1;
-            }
-            publisher
-                .finish(client::status::TRACK_ENDED)
-                .await
-                .expect("end track");
-        }
-    });
+    let publishing = publish_until(publisher, stop.clone(), "");
+    // The input reads live through the edge's API too (the origin reports it).
+    mesh.wait_for_state(edge, &input, "live").await;
     // Join in the middle of a group.
     tokio::time::sleep(Duration::from_millis(600)).await;
 
@@ -293,7 +302,7 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
                 )
                 .await
                 .expect("the edge accepts the viewer's token");
-            let seen = watch(sub, 25).await;
+            let seen = watch(sub, 25, "").await;
             drop(conn);
             seen
         }));
@@ -332,10 +341,11 @@ async fn an_edge_serves_many_viewers_from_one_upstream_subscription() {
         .subscribe(&ns[..], "video", SubscribeOptions::default())
         .await
         .expect("subscribe again");
-    let watcher = tokio::spawn(watch(sub, 10_000));
+    let watcher = tokio::spawn(watch(sub, 10_000, ""));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);
     publishing.await.expect("publisher task");
+    mesh.wait_for_state(edge, &input, "idle").await;
     let (seen, ended) = watcher.await.expect("watcher");
     assert_whole_groups(&seen, "the returning viewer");
     assert!(
@@ -465,11 +475,12 @@ async fn changes_made_through_an_edge_reach_the_origin() {
     }
 }
 
-/// Publish groups of `OBJECTS_PER_GROUP` objects on `video` until `stop`; errors end it quietly
-/// (the origin may go away under it).
+/// Publish groups of `OBJECTS_PER_GROUP` objects on `video` until `stop`, each payload
+/// `<tag><group>:<object>`; errors end it quietly (the origin may go away under it).
 fn publish_until(
     publisher: client::TrackPublisher,
     stop: Arc<AtomicBool>,
+    tag: &'static str,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut group = 0u64;
@@ -478,7 +489,7 @@ fn publish_until(
                 return;
             };
             for object in 0..OBJECTS_PER_GROUP {
-                if g.write(Bytes::from(format!("{group}:{object}")))
+                if g.write(Bytes::from(format!("{tag}{group}:{object}")))
                     .await
                     .is_err()
                 {
@@ -522,7 +533,7 @@ async fn after_an_origin_restart_edge_viewers_are_ended_not_stalled_and_can_watc
         .await
         .expect("publish");
     let stop = Arc::new(AtomicBool::new(false));
-    let first_run = publish_until(publisher, stop.clone());
+    let first_run = publish_until(publisher, stop.clone(), "");
 
     let viewer = Connection::connect(&edge.moqt_url(), client_config(&edge, &token))
         .await
@@ -551,13 +562,15 @@ async fn after_an_origin_restart_edge_viewers_are_ended_not_stalled_and_can_watc
         .publish(&ns[..], "video", PublishOptions::default())
         .await
         .expect("publish again");
-    let second_run = publish_until(publisher, stop.clone());
+    let second_run = publish_until(publisher, stop.clone(), "r2-");
 
-    // The viewer's track ends (PUBLISH_DONE) instead of waiting forever for groups it would
-    // never pass.
+    // The viewer is not left waiting: its track either ends (PUBLISH_DONE; the new run is
+    // numbered below what it has seen) or goes on with the new run's objects (the edge came
+    // back when the new numbering had already passed it).
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         match tokio::time::timeout_at(deadline, sub.next()).await {
+            Ok(Some(Event::Object(o))) if o.payload.starts_with(b"r2-") => break,
             Ok(Some(Event::Object(_))) => continue,
             Ok(Some(Event::Ended { .. })) => break,
             Ok(None) => panic!("the subscription vanished without PUBLISH_DONE"),
@@ -572,7 +585,7 @@ async fn after_an_origin_restart_edge_viewers_are_ended_not_stalled_and_can_watc
             .subscribe(&ns[..], "video", SubscribeOptions::default())
             .await;
         if let Ok(sub) = sub {
-            let (seen, _) = watch(sub, 15).await;
+            let (seen, _) = watch(sub, 15, "r2-").await;
             if !seen.is_empty() {
                 break seen;
             }
@@ -586,4 +599,6 @@ async fn after_an_origin_restart_edge_viewers_are_ended_not_stalled_and_can_watc
     assert_whole_groups(&seen, "the viewer after the restart");
     stop.store(true, Ordering::Relaxed);
     let _ = second_run.await;
+    assert_eq!(edge.terminate(), Some(0), "the edge exits cleanly");
+    assert_eq!(origin.terminate(), Some(0), "the origin exits cleanly");
 }
