@@ -181,6 +181,24 @@ impl LiveTable {
         });
     }
 
+    /// Drop the entry of an id that names no input, unless it holds state (a publisher here or
+    /// reported elsewhere): refused requests for made-up ids must not grow the table.
+    fn forget_unknown(&self, lv: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            if map
+                .get(lv)
+                .is_some_and(|e| e.publishers == 0 && e.remote.is_empty())
+            {
+                map.remove(lv);
+            }
+        }
+    }
+
+    /// Number of ids with an entry (tests).
+    pub(crate) fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or_default()
+    }
+
     pub(crate) fn remove_input(&self, lv: &str) {
         let removed = self.map.lock().ok().and_then(|mut m| m.remove(lv));
         if let Some(e) = removed {
@@ -383,7 +401,10 @@ impl Api {
             .ok_or_else(|| deny("state lock poisoned"))?;
         let input = match self.inner.db.get_input(org, lv).await {
             Ok(Some(i)) if i.external_input_id == lv => i,
-            Ok(_) => return Err(deny("unknown input")),
+            Ok(_) => {
+                self.inner.live.forget_unknown(lv);
+                return Err(deny("unknown input"));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "store failure during publish authorization");
                 return Err(deny("store unavailable"));
@@ -417,11 +438,7 @@ impl Api {
         {
             return Err(deny("not a live input id"));
         }
-        let revoked = self
-            .inner
-            .live
-            .subscribe_token(lv)
-            .ok_or_else(|| deny("state lock poisoned"))?;
+
         let (claims, from_relay) = match self.verify_playback(token, lv, Some(org)).await {
             Ok(Ok(c)) => (c, false),
             // Not a viewer's token: maybe an edge relay's (another audience).
@@ -447,9 +464,19 @@ impl Api {
                 return Err(deny("store unavailable"));
             }
         };
+        // Taken after the token checks (refused tokens leave no state behind) and before the
+        // input is read, so a deletion that lands after the read cancels this very token.
+        let revoked = self
+            .inner
+            .live
+            .subscribe_token(lv)
+            .ok_or_else(|| deny("state lock poisoned"))?;
         match self.inner.db.get_input(org, lv).await {
             Ok(Some(i)) if i.external_input_id == lv => {}
-            Ok(_) => return Err(deny("unknown input")),
+            Ok(_) => {
+                self.inner.live.forget_unknown(lv);
+                return Err(deny("unknown input"));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "store failure during subscribe authorization");
                 return Err(deny("store unavailable"));

@@ -795,6 +795,12 @@ impl Api {
         Ok(tokens::verify_playback(token, &key, &expect))
     }
 
+    /// How many live-input ids the in-memory live table holds (bounded by the inputs that
+    /// exist: refused requests for made-up ids leave nothing behind).
+    pub fn live_table_len(&self) -> usize {
+        self.inner.live.len()
+    }
+
     /// Relay URLs and current certificate hash to advertise.
     pub fn relay_info(&self) -> (Vec<String>, Option<String>) {
         match self.inner.relay.read() {

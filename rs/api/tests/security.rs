@@ -628,6 +628,32 @@ async fn token_for_deleted_input(s: TestServer) {
     assert!(subscribe(&s, &i, &token).await.is_err());
 }
 
+// ---- refused requests leave nothing behind ----
+
+async fn refused_requests_leave_no_state(s: TestServer) {
+    let real = input(&s).await;
+    let token = mint(&s, &real, 600).await;
+    let org = s.creds.org_id.clone();
+    let before = s.api.live_table_len();
+    for i in 0..200u32 {
+        // Made-up (but well-formed) input ids, as an attacker would send them.
+        let lv = format!("lv_{:024x}", 0xdead_0000_u64 + u64::from(i));
+        assert!(subscribe_id(&s, &org, &lv, "x.y.z").await.is_err());
+        assert!(subscribe_id(&s, &org, &lv, &token).await.is_err());
+        assert!(publish(&s, &org, &lv, "sk_garbage").await.is_err());
+        assert!(publish(&s, &org, &lv, &real.key).await.is_err());
+    }
+    assert_eq!(
+        s.api.live_table_len(),
+        before,
+        "refused requests for unknown inputs must not grow server state"
+    );
+}
+
+async fn subscribe_id(s: &TestServer, org: &str, lv: &str, token: &str) -> Result<Grant, Denied> {
+    authorize(s, Action::Subscribe, org, lv, Some(token)).await
+}
+
 // ---- relay-to-relay tokens (an edge subscribing at its origin) ----
 
 async fn relay_tokens_are_scoped(s: TestServer) {
@@ -800,4 +826,5 @@ db_tests!(
     stream_key_after_rotation,
     stream_key_of_another_input,
     relay_tokens_are_scoped,
+    refused_requests_leave_no_state,
 );
