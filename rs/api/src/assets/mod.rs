@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 
 pub use db::AssetRow;
 use db::UploadRow;
+pub use serve::parse_range;
 
 use crate::http::{check_name, page, paginate, signed_view, ApiError, Body, OrgKey, P};
 use crate::store::Cursor;

@@ -92,8 +92,9 @@ fn valid_path(path: &str) -> bool {
 }
 
 /// A single byte range against `size`: `Ok(None)` for none (or one we ignore, like multiple
-/// ranges), `Err(())` when unsatisfiable or malformed.
-fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
+/// ranges), `Err(())` when unsatisfiable or malformed. Public for the fuzz target.
+#[allow(clippy::result_unit_err)]
+pub fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(v) = h.get(RANGE) else {
         return Ok(None);
     };
