@@ -278,7 +278,7 @@ impl AnnouncedBy {
 enum FeedEnd {
     /// The upstream refused the SUBSCRIBE (no such track there, or not allowed).
     Refused(String),
-    /// The upstream ended the track (PUBLISH_DONE) or refused it.
+    /// The upstream ended the track (PUBLISH_DONE), or restarted it under our feet.
     Track(TrackEnd),
     /// The upstream session went away: another session may take over.
     Lost,

@@ -57,6 +57,17 @@ struct Inner {
     namespaces: HashMap<Vec<Bytes>, Arc<dyn Upstream>>,
 }
 
+impl Inner {
+    /// The upstream announced for the longest prefix of `namespace`.
+    fn upstream_for(&self, namespace: &[Bytes]) -> Option<Arc<dyn Upstream>> {
+        self.namespaces
+            .iter()
+            .filter(|(ns, _)| namespace.starts_with(ns))
+            .max_by_key(|(ns, _)| ns.len())
+            .map(|(_, up)| up.clone())
+    }
+}
+
 /// The relay's shared directory.
 pub struct Registry {
     inner: Mutex<Inner>,
@@ -184,12 +195,7 @@ impl Registry {
                 e.last_lookup = Instant::now();
                 return Some(e.track.clone());
             }
-            let upstream = inner
-                .namespaces
-                .iter()
-                .filter(|(ns, _)| name.namespace.starts_with(ns))
-                .max_by_key(|(ns, _)| ns.len())
-                .map(|(_, up)| up.clone())?;
+            let upstream = inner.upstream_for(&name.namespace)?;
             let track = Track::new(name.clone(), self.cache_bytes);
             track.set_feed_state(crate::track::FeedState::Pending);
             let generation = track.begin_publisher(TrackInfo::default());
@@ -251,12 +257,7 @@ impl Registry {
 
     /// The upstream that would feed `namespace` now (longest announced prefix).
     pub fn upstream_for(&self, namespace: &[Bytes]) -> Option<Arc<dyn Upstream>> {
-        self.lock()
-            .namespaces
-            .iter()
-            .filter(|(ns, _)| namespace.starts_with(ns))
-            .max_by_key(|(ns, _)| ns.len())
-            .map(|(_, up)| up.clone())
+        self.lock().upstream_for(namespace)
     }
 
     /// An on-demand feed lost its upstream session (not a PUBLISH_DONE): hand the track to the
