@@ -105,11 +105,15 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     // An edge of the relay mesh: tracks under the origin prefix come from the origin.
     let edge = {
         let origin = settings.origin.clone();
+        let shared_db = settings.database_url.is_some();
         let (relay, api) = (relay.clone(), api.clone());
         async move {
             match origin {
                 Some(origin) => {
                     info!(origin = %origin.url, "running as an edge of the origin relay");
+                    if !shared_db {
+                        warn!("this edge has its own SQLite database: viewers' tokens minted by the origin will not verify here, and the origin will refuse this edge's relay tokens (only --public-prefix namespaces will work); give every node the same --database-url postgres://…");
+                    }
                     crate::edge::run(origin, relay, api).await
                 }
                 None => std::future::pending::<()>().await,
