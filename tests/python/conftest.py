@@ -104,7 +104,9 @@ def start_engine(data_dir: Path, extra: list[str] | None = None, env: dict[str, 
     threading.Thread(target=drain, args=(proc.stdout,), daemon=True).start()
     threading.Thread(target=drain, args=(proc.stderr,), daemon=True).start()
     creds: dict[str, str] = {}
-    for raw in (data_dir / "credentials").read_text().splitlines():
+    # A node joining a database that already has an org writes no credentials (mesh edges).
+    cred_file = data_dir / "credentials"
+    for raw in (cred_file.read_text() if cred_file.exists() else "").splitlines():
         k, sep, v = raw.strip().removeprefix("export ").partition("=")
         if sep:
             creds[k.strip()] = v.strip().strip("'\"")
@@ -112,8 +114,8 @@ def start_engine(data_dir: Path, extra: list[str] | None = None, env: dict[str, 
         http=f"http://{m.group(1)}",
         relay=m.group(2).split(",")[0],
         rtmp=m.group(3),
-        api_key=creds["CLUTCHCALL_CREDENTIALS"],
-        org_id=creds["CLUTCHCALL_ORG_ID"],
+        api_key=creds.get("CLUTCHCALL_CREDENTIALS", ""),
+        org_id=creds.get("CLUTCHCALL_ORG_ID", ""),
         data_dir=data_dir,
         proc=proc,
         log=log,
