@@ -7,6 +7,8 @@
 #   (b) transcode: realtime factor of the default ladder on 720p30 input, and the engine's
 #       overhead (ingest process + its ffmpeg child) against the same ffmpeg command run bare.
 # Usage: bench/rtmp-ingest/run.sh [N=4] [SECONDS=20]
+# Env: WARMUP=<s> publishers run before each CPU window (default 3; 180 = relay cache full),
+#      TRANSCODE=0 skips (b), PRFT=1 stamps prft boxes during the engine's window too.
 # Needs: ffmpeg, nginx, libnginx-mod-rtmp (apt-get install -y ffmpeg nginx libnginx-mod-rtmp).
 set -euo pipefail
 N="${1:-4}"
@@ -36,18 +38,29 @@ publishers() { # $1 = url prefix, $2 = suffix after the stream id ("/<key>" for 
 }
 
 echo "== (a) engine passthrough, $N streams, ${SECS}s"
-"$BENCH" 127.0.0.1:19350 "$WARMUP" "$SECS" none veryfast 127.0.0.1:19353 $((DELAY_SECS + 3)) > "$WORK/engine.txt" &
+# Like the engine binary: source objects without prft stamps (PRFT=1 turns them on for the
+# window, as before 2026-11-25); the relay's QUIC endpoint listens, with no session.
+RTMP_BENCH_PRFT="${PRFT:-0}" "$BENCH" 127.0.0.1:19350 "$WARMUP" "$SECS" none veryfast 127.0.0.1:19353 0 > "$WORK/engine.txt" &
 ENGINE_PID=$!
 sleep 1
 publishers rtmp://127.0.0.1:19350/live /sk_bench
-until grep -q cpu_seconds "$WORK/engine.txt" || ! kill -0 "$ENGINE_PID" 2>/dev/null; do sleep 0.5; done
-echo "== (a) ingest-to-subscriber delay, stream 1 of $N (video/source + audio/source), ${DELAY_SECS}s"
-"$DELAY" 127.0.0.1:19353 stream/org_bench/lv_bench1 "$DELAY_SECS" video/source audio/source | tee "$WORK/delay.txt"
 wait "$ENGINE_PID" || true
 pkill -P $$ ffmpeg 2>/dev/null || true
 sleep 1
 ENGINE_CPU=$(sed -n 's/.*cpu_seconds=\([0-9.]*\).*/\1/p' "$WORK/engine.txt")
 ENGINE_TRACKS=$(sed -n 's/.*tracks=\([0-9]*\).*/\1/p' "$WORK/engine.txt")
+
+echo "== (a) ingest-to-subscriber delay, stream 1 of $N (video/source + audio/source), ${DELAY_SECS}s"
+# A second engine with prft stamps on (the delay needs them), the same N publishers.
+"$BENCH" 127.0.0.1:19354 3 1 none veryfast 127.0.0.1:19353 $((DELAY_SECS + 3)) > "$WORK/engine_delay.txt" &
+DELAY_PID=$!
+sleep 1
+publishers rtmp://127.0.0.1:19354/live /sk_bench
+until grep -q cpu_seconds "$WORK/engine_delay.txt" || ! kill -0 "$DELAY_PID" 2>/dev/null; do sleep 0.5; done
+"$DELAY" 127.0.0.1:19353 stream/org_bench/lv_bench1 "$DELAY_SECS" video/source audio/source | tee "$WORK/delay.txt"
+wait "$DELAY_PID" || true
+pkill -P $$ ffmpeg 2>/dev/null || true
+sleep 1
 DELAY_LINE=$(sed -n 's/^delay_ms //p' "$WORK/delay.txt")
 
 echo "== (a) nginx-rtmp passthrough, $N streams, ${SECS}s"
@@ -68,6 +81,18 @@ T0=$(ticks "$NGINX_PID"); sleep "$SECS"; T1=$(ticks "$NGINX_PID")
 pkill -P $$ ffmpeg 2>/dev/null || true
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
 NGINX_CPU=$(echo "scale=3; ($T1 - $T0) / 100" | bc)
+
+if [ "${TRANSCODE:-1}" = 0 ]; then # passthrough only
+  echo
+  echo "| measurement | value |"
+  echo "|---|---|"
+  echo "| passthrough streams | $N (tracks in relay: $ENGINE_TRACKS) |"
+  echo "| engine CPU per stream (% of one core) | $(echo "scale=2; 100 * $ENGINE_CPU / $SECS / $N" | bc) |"
+  echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=2; 100 * $NGINX_CPU / $SECS / $N" | bc) |"
+  echo "| engine / nginx | $(echo "scale=2; $ENGINE_CPU / $NGINX_CPU" | bc) |"
+  echo "| ingest-to-subscriber delay, ms (QUIC, loopback, $N streams running) | $DELAY_LINE |"
+  exit 0
+fi
 
 echo "== (b) transcode: bare ffmpeg ladder (same arguments as the engine), as fast as possible"
 LADDER='[0:v]split=3[i0][i1][i2];[i0]scale=-2:720[o0];[i1]scale=-2:480[o1];[i2]scale=-2:360[o2]'
@@ -100,6 +125,7 @@ echo "|---|---|"
 echo "| passthrough streams | $N (tracks in relay: $ENGINE_TRACKS) |"
 echo "| engine CPU per stream (% of one core) | $(echo "scale=2; 100 * $ENGINE_CPU / $SECS / $N" | bc) |"
 echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=2; 100 * $NGINX_CPU / $SECS / $N" | bc) |"
+echo "| engine / nginx | $(echo "scale=2; $ENGINE_CPU / $NGINX_CPU" | bc) |"
 echo "| ingest-to-subscriber delay, ms (QUIC, loopback, $N streams running) | $DELAY_LINE |"
 echo "| ladder realtime factor (720p30 in, 720/480/360 out, veryfast) | ${RTF}x |"
 echo "| bare ffmpeg ladder CPU, realtime (% of one core) | $(echo "scale=1; 100 * $BARE_RT / $SECS" | bc) |"

@@ -6,8 +6,9 @@
 //!        [relay addr] [linger s]
 //! Prints `ready` once listening, then `cpu_seconds=<s> wall_seconds=<s> objects=<n>`. With a
 //! relay address it also serves the relay over QUIC there (open namespaces, self-signed
-//! certificate), stamps source objects with `prft` (see `rtmp_delay`), and keeps serving
-//! `linger` seconds after the window for the delay measurement.
+//! certificate), stamps source objects with `prft` (see `rtmp_delay`; `RTMP_BENCH_PRFT=0`
+//! leaves them unstamped, as the engine does), and keeps serving `linger` seconds after the
+//! window for the delay measurement.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,8 +59,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let preset = args.get(5).cloned().unwrap_or_else(|| "veryfast".into());
     let quic: Option<SocketAddr> = args.get(6).map(|a| a.parse()).transpose()?;
     let linger: u64 = args.get(7).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // RTMP_BENCH_CACHE_MB: a smaller relay cache per track (reaches the steady state sooner;
+    // for quick comparisons only, the reported figures use the engine's default).
+    let mut relay_config = relay::Config::default();
+    if let Some(mb) = std::env::var("RTMP_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        relay_config.cache_bytes_per_track = mb << 20;
+    }
     let relay = relay::Relay::new(
-        relay::Config::default(),
+        relay_config,
         Policy::new(quic.map(|_| vec![]), Arc::new(DenyAll)),
     );
     if let Some(addr) = quic {
@@ -82,7 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             listen,
             ladder,
             preset,
-            producer_reference_time: quic.is_some(),
+            producer_reference_time: quic.is_some()
+                && std::env::var("RTMP_BENCH_PRFT").as_deref() != Ok("0"),
             ..Default::default()
         },
         &relay,

@@ -113,11 +113,12 @@ impl Publication {
         if self.stopped() {
             return;
         }
-        self.push_unchecked(payload);
+        self.push_unchecked(payload, Instant::now());
     }
 
-    /// [`Publication::push`] without the `stopped` check (the caller just made it).
-    fn push_unchecked(&mut self, payload: Bytes) {
+    /// [`Publication::push`] without the `stopped` check (the caller just made it);
+    /// `received`: when its bytes arrived.
+    fn push_unchecked(&mut self, payload: Bytes, received: Instant) {
         if let Some((_, sg)) = &self.group {
             self.track.push_object(
                 sg,
@@ -126,7 +127,7 @@ impl Publication {
                     status: moqt::ObjectStatus::Normal,
                     properties: Default::default(),
                     payload,
-                    received: Instant::now(),
+                    received,
                 },
             );
             self.next_object += 1;
@@ -134,9 +135,10 @@ impl Publication {
     }
 
     /// Package one sample as a CMAF chunk (`prft` when `ntp` is set, `moof`, `mdat`) and push
-    /// it as the next object.
+    /// it as the next object; `received`: when its bytes arrived (the socket read).
     fn push_sample(
         &mut self,
+        received: Instant,
         ntp: Option<u64>,
         track_id: u32,
         base_decode_time: u64,
@@ -163,7 +165,7 @@ impl Publication {
         self.slab.extend_from_slice(&self.scratch);
         self.slab.extend_from_slice(&samples[0].data);
         let chunk = self.slab.split().freeze();
-        self.push_unchecked(chunk);
+        self.push_unchecked(chunk, received);
     }
 
     /// Replace the full slab with one that has room for `len` bytes: a retired slab that
@@ -463,7 +465,16 @@ impl Broadcast {
         }
     }
 
-    pub(crate) fn video_frame(&self, ts: u32, keyframe: bool, cts_ms: i32, data: Bytes) {
+    /// A video frame of the source; `received`: when the socket read that completed it
+    /// returned (one clock read per read, not per frame).
+    pub(crate) fn video_frame(
+        &self,
+        received: Instant,
+        ts: u32,
+        keyframe: bool,
+        cts_ms: i32,
+        data: Bytes,
+    ) {
         let mut st = self.state();
         let t = Self::normalize(&mut st, ts);
         let Some(_) = st.video.as_ref() else { return };
@@ -496,7 +507,7 @@ impl Broadcast {
             data: data.clone(),
         };
         v.pub_
-            .push_sample(self.ntp_now(), 1, dts.max(0) as u64, sample);
+            .push_sample(received, self.ntp_now(), 1, dts.max(0) as u64, sample);
         let to_ladder = v.avc_for_ladder;
         drop(st);
         if to_ladder {
@@ -576,7 +587,8 @@ impl Broadcast {
         self.publish_catalog(&mut st);
     }
 
-    pub(crate) fn audio_frame(&self, ts: u32, data: Bytes) {
+    /// An audio frame of the source; `received` as for [`Broadcast::video_frame`].
+    pub(crate) fn audio_frame(&self, received: Instant, ts: u32, data: Bytes) {
         let mut st = self.state();
         let t = Self::normalize(&mut st, ts);
         let has_video = st.video.is_some();
@@ -619,6 +631,7 @@ impl Broadcast {
         a.frames_in_group += 1;
         let ntp = self.ntp_now();
         a.pub_.push_sample(
+            received,
             ntp,
             2,
             dts,
@@ -850,6 +863,7 @@ mod tests {
                 p.start_group(i / 10);
             }
             p.push_sample(
+                Instant::now(),
                 None,
                 1,
                 i * 3000,

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use media::amf0::Value;
 use media::flv::{self, Audio, Video};
@@ -228,6 +228,8 @@ struct Conn {
     received: u64,
     acked: u64,
     peer_window: u32,
+    /// When the last socket read returned: the arrival time of every message it completed.
+    read_at: Instant,
 }
 
 impl Conn {
@@ -253,6 +255,7 @@ impl Conn {
         if n == 0 {
             return Err("peer closed".into());
         }
+        self.read_at = Instant::now();
         self.received += n as u64;
         if self.peer_window > 0 && self.received - self.acked >= u64::from(self.peer_window) {
             self.acked = self.received;
@@ -280,6 +283,7 @@ async fn connection(shared: &Arc<Shared>, id: u64, stream: TcpStream) -> Reason 
         received: 0,
         acked: 0,
         peer_window: 0,
+        read_at: Instant::now(),
     };
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -311,15 +315,23 @@ async fn serve(
 ) -> Reason {
     let cfg = &shared.config;
     let mut app = String::new();
-    let publish_deadline = tokio::time::Instant::now() + cfg.publish_timeout;
-    let mut last_message = tokio::time::Instant::now();
-    // One timer for the connection, re-armed only when it fires early (not on every read).
-    let timer = tokio::time::sleep_until(publish_deadline.min(last_message + cfg.idle_timeout));
-    tokio::pin!(timer);
-    // Says why this publisher must stop (replaced, or its key revoked); set once the publish
-    // is accepted. A watcher task waits on the two cancellation tokens, so each wakeup of
-    // this loop polls only a oneshot receiver (no locks).
-    let mut stop: Option<oneshot::Receiver<Reason>> = None;
+    // Deadlines (publish, idle) and stop conditions (replaced, key revoked) are watched by a
+    // task on the main runtime: this loop arms no timer and polls no token per wakeup; it
+    // stores when its last message arrived, and the watchdog answers through `stop`.
+    let activity = Arc::new(Activity {
+        start: Instant::now(),
+        last_ms: AtomicU64::new(0),
+    });
+    let (stop_tx, mut stop) = oneshot::channel();
+    let (tokens_tx, tokens_rx) = oneshot::channel();
+    let mut tokens_tx = Some(tokens_tx);
+    shared.main.spawn(watchdog(
+        activity.clone(),
+        cfg.idle_timeout,
+        cfg.publish_timeout,
+        tokens_rx,
+        stop_tx,
+    ));
     loop {
         // Drain complete messages.
         let mut got_message = false;
@@ -343,59 +355,107 @@ async fn serve(
             }
         }
         if got_message {
-            last_message = tokio::time::Instant::now();
+            let ms = conn
+                .read_at
+                .saturating_duration_since(activity.start)
+                .as_millis();
+            activity.last_ms.store(ms as u64, Ordering::Relaxed);
         }
         if let Err(e) = conn.flush().await {
             return format!("write: {e}");
         }
-        if stop.is_none() {
-            if let Some(p) = publishing.as_ref() {
-                stop = Some(watch_stop(p.kick.clone(), p.revoked.clone()));
+        if let Some(p) = publishing.as_ref().filter(|_| tokens_tx.is_some()) {
+            if let Some(tx) = tokens_tx.take() {
+                let _ = tx.send((p.kick.clone(), p.revoked.clone()));
             }
         }
-        // Reads first: most wakeups are data, and then the other branches are not polled.
+        // Reads first: most wakeups are data, and then the other branch is not polled.
         tokio::select! {
             biased;
             r = conn.fill() => if let Err(r) = r { return r },
-            _ = &mut timer => {
-                let idle_at = last_message + cfg.idle_timeout;
-                let deadline = if publishing.is_some() {
-                    idle_at
-                } else {
-                    idle_at.min(publish_deadline)
+            why = &mut stop => {
+                return match why {
+                    Ok(Stop::TimedOut) => {
+                        send_error(conn, "NetConnection.Connect.Closed", "timed out").await;
+                        if publishing.is_some() { "no complete message before the idle timeout".into() } else { "did not publish in time".into() }
+                    }
+                    Ok(Stop::Why(why)) => {
+                        if why.starts_with("auth_failed") {
+                            conn.send(&rtmp::on_status(1, "error", "NetStream.Publish.Unauthorized", "auth_failed: stream key rotated or input removed"));
+                        }
+                        why
+                    }
+                    Err(_) => "connection watchdog ended".into(),
                 };
-                if tokio::time::Instant::now() < deadline {
-                    // Messages arrived since the timer was armed: wait for the rest.
-                    timer.as_mut().reset(deadline);
-                    continue;
-                }
-                send_error(conn, "NetConnection.Connect.Closed", "timed out").await;
-                return if publishing.is_some() { "no complete message before the idle timeout".into() } else { "did not publish in time".into() };
-            }
-            why = async { match stop.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
-                let why = why.unwrap_or_else(|_| "stop watcher ended".into());
-                if why.starts_with("auth_failed") {
-                    conn.send(&rtmp::on_status(1, "error", "NetStream.Publish.Unauthorized", "auth_failed: stream key rotated or input removed"));
-                }
-                return why;
             }
         }
     }
 }
 
-/// A task that says why the publisher must stop when `kick` or `revoked` is cancelled; it ends
-/// with the connection (the receiver dropped).
-fn watch_stop(kick: CancellationToken, revoked: CancellationToken) -> oneshot::Receiver<Reason> {
-    let (mut tx, rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let why = tokio::select! {
-            _ = kick.cancelled() => "replaced by a newer connection for the same input",
-            _ = revoked.cancelled() => "auth_failed: stream key revoked",
-            _ = tx.closed() => return,
+/// What the connection and its watchdog share: when its last complete message arrived.
+struct Activity {
+    start: Instant,
+    /// Milliseconds from `start` to the read that completed the last message.
+    last_ms: AtomicU64,
+}
+
+/// Why the watchdog stops a connection.
+enum Stop {
+    /// No publish before the publish timeout, or no message for the idle timeout.
+    TimedOut,
+    /// Replaced by a newer connection, or its key revoked.
+    Why(Reason),
+}
+
+/// Watches one connection from the main runtime: the publish deadline until `tokens` brings
+/// the publisher's (replaced, revoked) tokens, the idle timeout (re-armed from the last
+/// message's time when it fires early, so once per idle period at most), and the tokens; says
+/// why through `tx`, and ends with the connection (the receiver dropped).
+async fn watchdog(
+    activity: Arc<Activity>,
+    idle: Duration,
+    publish_timeout: Duration,
+    mut tokens: oneshot::Receiver<(CancellationToken, CancellationToken)>,
+    mut tx: oneshot::Sender<Stop>,
+) {
+    let start = tokio::time::Instant::from_std(activity.start);
+    let mut watching: Option<(CancellationToken, CancellationToken)> = None;
+    let mut tokens_open = true;
+    let stop = loop {
+        let last = start + Duration::from_millis(activity.last_ms.load(Ordering::Relaxed));
+        let mut deadline = last + idle;
+        if watching.is_none() {
+            deadline = deadline.min(start + publish_timeout);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break Stop::TimedOut;
+        }
+        let (kick, revoked) = match &watching {
+            Some((k, r)) => (Some(k.clone()), Some(r.clone())),
+            None => (None, None),
         };
-        let _ = tx.send(why.to_owned());
-    });
-    rx
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            t = &mut tokens, if tokens_open => {
+                tokens_open = false;
+                watching = t.ok();
+            }
+            _ = cancelled(kick) => {
+                break Stop::Why("replaced by a newer connection for the same input".into())
+            }
+            _ = cancelled(revoked) => break Stop::Why("auth_failed: stream key revoked".into()),
+            _ = tx.closed() => return,
+        }
+    };
+    let _ = tx.send(stop);
+}
+
+/// Resolves when `token` is cancelled; never without one.
+async fn cancelled(token: Option<CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn send_error(conn: &mut Conn, code: &str, description: &str) {
@@ -449,10 +509,13 @@ async fn handle(
             if let Some(p) = publishing.as_ref() {
                 match flv::parse_video(&msg.payload) {
                     Ok(Video::Config(c)) => p.broadcast.video_config(c),
-                    Ok(Video::Frame(f)) => {
-                        p.broadcast
-                            .video_frame(msg.timestamp, f.keyframe, f.cts, f.data)
-                    }
+                    Ok(Video::Frame(f)) => p.broadcast.video_frame(
+                        conn.read_at,
+                        msg.timestamp,
+                        f.keyframe,
+                        f.cts,
+                        f.data,
+                    ),
                     Ok(Video::Other) => {}
                     Err(e) => {
                         tracing::debug!(conn = id, error = %e, "video message skipped");
@@ -464,7 +527,7 @@ async fn handle(
             if let Some(p) = publishing.as_ref() {
                 match flv::parse_audio(&msg.payload) {
                     Ok(Audio::Config(c)) => p.broadcast.audio_config(c),
-                    Ok(Audio::Frame(f)) => p.broadcast.audio_frame(msg.timestamp, f),
+                    Ok(Audio::Frame(f)) => p.broadcast.audio_frame(conn.read_at, msg.timestamp, f),
                     Ok(Audio::Other) => {}
                     Err(e) => {
                         tracing::debug!(conn = id, error = %e, "audio message skipped");

@@ -270,6 +270,26 @@ impl Reader {
                     self.store(index, csid, st);
                     return Ok(Some(Some(msg)));
                 }
+                // A message split in chunks whose every chunk is already buffered, one after
+                // the other (an encoder writes a message at once): close the gaps the chunk
+                // headers leave in place and hand out the input buffer's bytes (no reassembly
+                // buffer, no copy to it).
+                if !continuing {
+                    if let Some(end) = self.whole_in_buffer(pos, want, csid, extended, st.length) {
+                        self.compact(pos, want, csid, extended, st.length);
+                        self.buf.advance(pos);
+                        let msg = Message {
+                            csid,
+                            timestamp: st.timestamp,
+                            type_id: st.type_id,
+                            stream_id: st.stream_id,
+                            payload: self.buf.split_to(st.length).freeze(),
+                        };
+                        self.buf.advance(end - pos - st.length);
+                        self.store(index, csid, st);
+                        return Ok(Some(Some(msg)));
+                    }
+                }
                 let in_flight = self
                     .streams
                     .iter()
@@ -309,6 +329,66 @@ impl Reader {
         };
         self.store(index, csid, st);
         Ok(Some(msg))
+    }
+
+    /// Length of the fmt-3 chunk header of stream `csid` at the start of `b` (with the
+    /// extended timestamp when `extended`), `None` when `b` does not start with one.
+    fn continuation_header(b: &[u8], csid: u32, extended: bool) -> Option<usize> {
+        let b0 = *b.first()?;
+        if b0 >> 6 != 3 {
+            return None;
+        }
+        let (id, len) = match b0 & 0x3f {
+            0 => (u32::from(*b.get(1)?) + 64, 2),
+            1 => (u32::from(*b.get(2)?) * 256 + u32::from(*b.get(1)?) + 64, 3),
+            n => (u32::from(n), 1),
+        };
+        let len = if extended { len + 4 } else { len };
+        (id == csid && b.len() >= len).then_some(len)
+    }
+
+    /// Whether the buffer holds the whole message whose first chunk's payload (`first`
+    /// bytes) starts at `pos`, its other chunks following it directly as fmt-3 chunks of the
+    /// same stream: the end of the last chunk if so.
+    fn whole_in_buffer(
+        &self,
+        pos: usize,
+        first: usize,
+        csid: u32,
+        extended: bool,
+        length: usize,
+    ) -> Option<usize> {
+        let b = &self.buf[..];
+        let mut at = pos + first;
+        let mut have = first;
+        while have < length {
+            at += Self::continuation_header(b.get(at..)?, csid, extended)?;
+            let n = (length - have).min(self.chunk_size);
+            if b.len() < at + n {
+                return None;
+            }
+            at += n;
+            have += n;
+        }
+        Some(at)
+    }
+
+    /// Move the message's chunk payloads (checked by [`Reader::whole_in_buffer`]) together,
+    /// so its `length` bytes lie contiguous from `pos`.
+    fn compact(&mut self, pos: usize, first: usize, csid: u32, extended: bool, length: usize) {
+        let chunk_size = self.chunk_size;
+        let b = &mut self.buf[..];
+        let mut src = pos + first;
+        let mut dst = src;
+        let mut have = first;
+        while have < length {
+            src += Self::continuation_header(&b[src..], csid, extended).unwrap_or(0);
+            let n = (length - have).min(chunk_size);
+            b.copy_within(src..src + n, dst);
+            src += n;
+            dst += n;
+            have += n;
+        }
     }
 
     fn store(&mut self, index: Option<usize>, csid: u32, st: Stream) {
@@ -406,6 +486,39 @@ mod tests {
             }
             assert_eq!(got.len(), 5);
             assert_eq!(&got[1..], &msgs[..]);
+        }
+    }
+
+    /// Chunks of another stream between a message's chunks: that message is reassembled in
+    /// its own buffer, a message whose chunks follow each other in place; both come out whole,
+    /// fed at once or a byte at a time.
+    #[test]
+    fn interleaved_and_contiguous_messages() {
+        let a = msg(4, 10, 250);
+        let b = msg(6, 0x0100_0000, 250);
+        let mut one = Vec::new();
+        write(&mut one, 100, &a);
+        let mut two = Vec::new();
+        write(&mut two, 100, &b);
+        // a's first chunk (1 + 11 header bytes + 100), then b whole, then the rest of a.
+        let mut wire = one[..112].to_vec();
+        wire.extend_from_slice(&two);
+        wire.extend_from_slice(&one[112..]);
+        // And a once more (fmt 0 again), contiguous, after b's extended timestamp stream.
+        wire.extend_from_slice(&one);
+        wire.extend_from_slice(&two);
+        for step in [1, wire.len()] {
+            let mut r = Reader::new();
+            r.set_chunk_size(100).ok();
+            let mut got = Vec::new();
+            for c in wire.chunks(step) {
+                r.push(c);
+                while let Ok(Some(m)) = r.poll() {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got, vec![b.clone(), a.clone(), a.clone(), b.clone()]);
+            assert_eq!(r.buffered(), 0);
         }
     }
 
