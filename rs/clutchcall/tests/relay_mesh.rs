@@ -549,7 +549,9 @@ async fn after_an_origin_restart_edge_viewers_are_ended_not_stalled_and_can_watc
     // The viewer is not left waiting: its track either ends (PUBLISH_DONE; the new run is
     // numbered below what it has seen) or goes on with the new run's objects (the edge came
     // back when the new numbering had already passed it).
-    let deadline = tokio::time::Instant::now() + WAIT;
+    // (A bound, not a speed: under a loaded CI machine the edge may first hit the draining
+    // origin, wait out a refeed window and a grace window before the track ends.)
+    let deadline = tokio::time::Instant::now() + 2 * WAIT;
     loop {
         match tokio::time::timeout_at(deadline, sub.next()).await {
             Ok(Some(Event::Object(o))) if o.payload.starts_with(b"r2-") => break,
