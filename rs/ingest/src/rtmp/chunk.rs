@@ -49,6 +49,19 @@ struct Stream {
     partial: Option<BytesMut>,
 }
 
+impl Stream {
+    /// The message this stream's current header describes, carrying `payload`.
+    fn message(&self, csid: u32, payload: Bytes) -> Message {
+        Message {
+            csid,
+            timestamp: self.timestamp,
+            type_id: self.type_id,
+            stream_id: self.stream_id,
+            payload,
+        }
+    }
+}
+
 /// Reassembles messages. Feed bytes with [`Reader::push`], drain with [`Reader::poll`].
 #[derive(Debug)]
 pub struct Reader {
@@ -260,13 +273,7 @@ impl Reader {
                     // The whole message is in this chunk: hand out the input buffer's bytes
                     // as they are (no copy).
                     self.buf.advance(pos);
-                    let msg = Message {
-                        csid,
-                        timestamp: st.timestamp,
-                        type_id: st.type_id,
-                        stream_id: st.stream_id,
-                        payload: self.buf.split_to(want).freeze(),
-                    };
+                    let msg = st.message(csid, self.buf.split_to(want).freeze());
                     self.store(index, csid, st);
                     return Ok(Some(Some(msg)));
                 }
@@ -278,13 +285,7 @@ impl Reader {
                     if let Some(end) = self.whole_in_buffer(pos, want, csid, extended, st.length) {
                         self.compact(pos, want, csid, extended, st.length);
                         self.buf.advance(pos);
-                        let msg = Message {
-                            csid,
-                            timestamp: st.timestamp,
-                            type_id: st.type_id,
-                            stream_id: st.stream_id,
-                            payload: self.buf.split_to(st.length).freeze(),
-                        };
+                        let msg = st.message(csid, self.buf.split_to(st.length).freeze());
                         self.buf.advance(end - pos - st.length);
                         self.store(index, csid, st);
                         return Ok(Some(Some(msg)));
@@ -316,13 +317,7 @@ impl Reader {
         self.buf.advance(pos + want);
         let done = partial.len() >= st.length;
         let msg = if done {
-            Some(Message {
-                csid,
-                timestamp: st.timestamp,
-                type_id: st.type_id,
-                stream_id: st.stream_id,
-                payload: partial.freeze(),
-            })
+            Some(st.message(csid, partial.freeze()))
         } else {
             st.partial = Some(partial);
             None
