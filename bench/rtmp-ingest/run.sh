@@ -82,7 +82,8 @@ pkill -P $$ ffmpeg 2>/dev/null || true
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
 NGINX_CPU=$(echo "scale=3; ($T1 - $T0) / 100" | bc)
 
-if [ "${TRANSCODE:-1}" = 0 ]; then # passthrough only
+# The results table's head and passthrough rows (the transcode rows follow unless TRANSCODE=0).
+passthrough_table() {
   echo
   echo "| measurement | value |"
   echo "|---|---|"
@@ -91,6 +92,10 @@ if [ "${TRANSCODE:-1}" = 0 ]; then # passthrough only
   echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=2; 100 * $NGINX_CPU / $SECS / $N" | bc) |"
   echo "| engine / nginx | $(echo "scale=2; $ENGINE_CPU / $NGINX_CPU" | bc) |"
   echo "| ingest-to-subscriber delay, ms (QUIC, loopback, $N streams running) | $DELAY_LINE |"
+}
+
+if [ "${TRANSCODE:-1}" = 0 ]; then # passthrough only
+  passthrough_table
   exit 0
 fi
 
@@ -119,14 +124,7 @@ wait %1 2>/dev/null || wait "$(jobs -p | head -1)" || true
 pkill -P $$ ffmpeg 2>/dev/null || true
 ENGINE_TX=$(sed -n 's/.*cpu_seconds=\([0-9.]*\).*/\1/p' "$WORK/engine_tx.txt")
 
-echo
-echo "| measurement | value |"
-echo "|---|---|"
-echo "| passthrough streams | $N (tracks in relay: $ENGINE_TRACKS) |"
-echo "| engine CPU per stream (% of one core) | $(echo "scale=2; 100 * $ENGINE_CPU / $SECS / $N" | bc) |"
-echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=2; 100 * $NGINX_CPU / $SECS / $N" | bc) |"
-echo "| engine / nginx | $(echo "scale=2; $ENGINE_CPU / $NGINX_CPU" | bc) |"
-echo "| ingest-to-subscriber delay, ms (QUIC, loopback, $N streams running) | $DELAY_LINE |"
+passthrough_table
 echo "| ladder realtime factor (720p30 in, 720/480/360 out, veryfast) | ${RTF}x |"
 echo "| bare ffmpeg ladder CPU, realtime (% of one core) | $(echo "scale=1; 100 * $BARE_RT / $SECS" | bc) |"
 echo "| engine + its ffmpeg CPU, realtime (% of one core) | $(echo "scale=1; 100 * $ENGINE_TX / $SECS" | bc) |"
