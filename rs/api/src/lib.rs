@@ -9,6 +9,8 @@
 //!   playback JWTs to subscribe.
 //! * [`Api::set_relay_info`] tells the playback-info endpoint which relay URLs and certificate
 //!   hash to advertise.
+//! * [`Api::upstream_auth`] mints the per-stream relay tokens an edge presents to its origin;
+//!   [`Api::run_cluster_listener`] keeps nodes sharing one PostgreSQL in step ([`cluster`]).
 //!
 //! JSON naming: resource objects (`input`, `apiKey`, signing keys) use snake_case field names
 //! (`external_input_id`, `created_at`), as the SDKs read them off the resource; request bodies
