@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # RTMP ingest benchmark (issue: recipe 2).
 #   (a) passthrough: N concurrent ~3 Mbit/s RTMP publishers (pre-encoded file, -c copy) into the
-#       engine's ingest vs nginx + libnginx-mod-rtmp; CPU per stream (% of one core); then the
+#       engine's ingest and N more into nginx + libnginx-mod-rtmp, side by side on the same core
+#       over the same window; CPU per stream (% of one core); then the
 #       ingest-to-subscriber delay of one stream seen by a QUIC subscriber (rtmp_delay), with the
 #       N publishers still running.
 #   (b) transcode: realtime factor of the default ladder on 720p30 input, and the engine's
 #       overhead (ingest process + its ffmpeg child) against the same ffmpeg command run bare.
 # Usage: bench/rtmp-ingest/run.sh [N=4] [SECONDS=20]
-# Env: WARMUP=<s> publishers run before each CPU window (default 3; 180 = relay cache full),
-#      TRANSCODE=0 skips (b), PRFT=1 stamps prft boxes during the engine's window too.
+# Env: WARMUP=<s> publishers run before the CPU window (default 3; 180 = relay cache full),
+#      TRANSCODE=0 skips (b), PRFT=1 stamps prft boxes during the engine's window too,
+#      PIN=0 does not pin the servers and encoders to cores.
 # Needs: ffmpeg, nginx, libnginx-mod-rtmp (apt-get install -y ffmpeg nginx libnginx-mod-rtmp).
 set -euo pipefail
 N="${1:-4}"
@@ -31,23 +33,51 @@ ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=30 -
   -t 20 -c:v libx264 -preset veryfast -b:v 3M -maxrate 3M -bufsize 6M -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv "$SRC"
 
 ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+# Placement: both servers share the last core, the encoders get the others (PIN=0 leaves it to
+# the scheduler). Unpinned, where the scheduler puts each server relative to its encoders
+# (same core or not) moved either server's CPU by ±30 % from run to run on the 2-core VM.
+CORES=$(nproc)
+if [ "${PIN:-1}" = 1 ] && [ "$CORES" -ge 2 ]; then
+  SERVER_CPU=(taskset -c $((CORES - 1)))
+  ENCODER_CPU=(taskset -c 0-$((CORES - 2)))
+else
+  SERVER_CPU=()
+  ENCODER_CPU=()
+fi
 publishers() { # $1 = url prefix, $2 = suffix after the stream id ("/<key>" for the engine)
   for i in $(seq 1 "$N"); do
-    ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 -i "$SRC" -c copy -f flv "$1/lv_bench$i$2" &
+    "${ENCODER_CPU[@]}" ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 -i "$SRC" -c copy -f flv "$1/lv_bench$i$2" &
   done
 }
 
-echo "== (a) engine passthrough, $N streams, ${SECS}s"
-# Like the engine binary: source objects without prft stamps (PRFT=1 turns them on for the
-# window, as before 2026-11-25); the relay's QUIC endpoint listens, with no session.
-RTMP_BENCH_PRFT="${PRFT:-0}" "$BENCH" 127.0.0.1:19350 "$WARMUP" "$SECS" none veryfast 127.0.0.1:19353 0 > "$WORK/engine.txt" &
+echo "== (a) passthrough, $N streams into the engine and $N into nginx-rtmp side by side, ${WARMUP}s warm-up, ${SECS}s window"
+# The engine: ingest + relay in process, like the engine binary (source objects without prft
+# stamps unless PRFT=1; the relay's QUIC endpoint listens, with no session). Its own window is
+# not used: both servers are read from /proc over the same seconds.
+RTMP_BENCH_PRFT="${PRFT:-0}" "${SERVER_CPU[@]}" "$BENCH" 127.0.0.1:19350 "$WARMUP" "$((SECS + 5))" none veryfast 127.0.0.1:19353 0 > "$WORK/engine.txt" &
 ENGINE_PID=$!
+cat > "$WORK/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off; master_process off; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
+events { worker_connections 1024; }
+rtmp { server { listen 127.0.0.1:19351; application live { live on; } } }
+CONF
+"${SERVER_CPU[@]}" nginx -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
 sleep 1
 publishers rtmp://127.0.0.1:19350/live /sk_bench
+publishers rtmp://127.0.0.1:19351/live ""
+sleep "$((WARMUP + 1))"
+grep -q . "$WORK/nginx.err" && tail -3 "$WORK/nginx.err"
+E0=$(ticks "$ENGINE_PID"); N0=$(ticks "$NGINX_PID")
+sleep "$SECS"
+E1=$(ticks "$ENGINE_PID"); N1=$(ticks "$NGINX_PID")
+ENGINE_CPU=$(echo "scale=3; ($E1 - $E0) / 100" | bc)
+NGINX_CPU=$(echo "scale=3; ($N1 - $N0) / 100" | bc)
 wait "$ENGINE_PID" || true
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
 pkill -P $$ ffmpeg 2>/dev/null || true
 sleep 1
-ENGINE_CPU=$(sed -n 's/.*cpu_seconds=\([0-9.]*\).*/\1/p' "$WORK/engine.txt")
 ENGINE_TRACKS=$(sed -n 's/.*tracks=\([0-9]*\).*/\1/p' "$WORK/engine.txt")
 
 echo "== (a) ingest-to-subscriber delay, stream 1 of $N (video/source + audio/source), ${DELAY_SECS}s"
@@ -63,25 +93,6 @@ pkill -P $$ ffmpeg 2>/dev/null || true
 sleep 1
 DELAY_LINE=$(sed -n 's/^delay_ms //p' "$WORK/delay.txt")
 
-echo "== (a) nginx-rtmp passthrough, $N streams, ${SECS}s"
-cat > "$WORK/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off; master_process off; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
-events { worker_connections 1024; }
-rtmp { server { listen 127.0.0.1:19351; application live { live on; } } }
-CONF
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX_PID=$!
-sleep 1
-publishers rtmp://127.0.0.1:19351/live ""
-sleep 2
-grep -q . "$WORK/nginx.err" && tail -3 "$WORK/nginx.err"
-sleep "$WARMUP"
-T0=$(ticks "$NGINX_PID"); sleep "$SECS"; T1=$(ticks "$NGINX_PID")
-pkill -P $$ ffmpeg 2>/dev/null || true
-kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
-NGINX_CPU=$(echo "scale=3; ($T1 - $T0) / 100" | bc)
-
 # The results table's head and passthrough rows (the transcode rows follow unless TRANSCODE=0).
 passthrough_table() {
   echo
@@ -90,7 +101,11 @@ passthrough_table() {
   echo "| passthrough streams | $N (tracks in relay: $ENGINE_TRACKS) |"
   echo "| engine CPU per stream (% of one core) | $(echo "scale=2; 100 * $ENGINE_CPU / $SECS / $N" | bc) |"
   echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=2; 100 * $NGINX_CPU / $SECS / $N" | bc) |"
-  echo "| engine / nginx | $(echo "scale=2; $ENGINE_CPU / $NGINX_CPU" | bc) |"
+  if [ "$(echo "$NGINX_CPU > 0" | bc)" = 1 ]; then
+    echo "| engine / nginx | $(echo "scale=2; $ENGINE_CPU / $NGINX_CPU" | bc) |"
+  else
+    echo "| engine / nginx | n/a (window too short: nginx used under one 10 ms tick) |"
+  fi
   echo "| ingest-to-subscriber delay, ms (QUIC, loopback, $N streams running) | $DELAY_LINE |"
 }
 
