@@ -9,9 +9,10 @@
 //! Must not: open any other socket, talk to the database (the binary supplies [`Lookup`] and
 //! the authorizer), or spawn tasks other than the per-connection tasks (each with a small
 //! watcher for its stop tokens) and per-broadcast transcoder supervisors it owns (they end
-//! with [`Server::run`]'s future or their broadcast). Connections run on
-//! [`Config::event_loops`] dedicated single-threaded runtimes, started and joined by
-//! [`Server::run`].
+//! with [`Server::run`]'s future or their broadcast). Connections do their handshake and
+//! commands on [`Config::event_loops`] dedicated single-threaded runtimes, started and joined
+//! by [`Server::run`]; a publishing connection's media path runs on a thread of its own
+//! (blocking reads), which ends with the connection.
 //!
 //! Tracks in `stream/<org>/<lv_id>` (CMSF: one track per rendition and media type):
 //! `.catalog` (MSF JSON, one group per catalog version, object 0), `video/source`,
@@ -133,12 +134,12 @@ pub struct Config {
     /// subscriber on the same clock can measure ingest-to-subscriber delay
     /// (bench/rtmp-ingest). Default off: 32 bytes per object, and not every player accepts it.
     pub producer_reference_time: bool,
-    /// RTMP connections run on this many dedicated threads, each a single-threaded event
-    /// loop like an nginx worker: a connection's socket reads, chunk reassembly and CMAF
-    /// packaging stay on one thread, and a read never wakes a sibling worker thread to steal
-    /// work (a multi-threaded runtime does that on every wakeup). Connections are spread
-    /// round-robin. Authorization and the ladder's transcoder supervisors still run on the
-    /// runtime that polls [`Server::run`]. 0 serves connections on that runtime too.
+    /// RTMP connections do their handshake and commands on this many dedicated threads, each
+    /// a single-threaded event loop (spread round-robin); 0 serves them on the runtime that
+    /// polls [`Server::run`]. Once a connection publishes, its media path (socket reads, chunk
+    /// reassembly, CMAF packaging) moves to a thread of its own that blocks in `recv`: no
+    /// event loop, waker or scheduler between the kernel and the packager. Authorization and
+    /// the ladder's transcoder supervisors run on the runtime that polls [`Server::run`].
     /// Default 1.
     pub event_loops: usize,
 }

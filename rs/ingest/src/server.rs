@@ -1,4 +1,5 @@
-//! The RTMP listener and one task per connection.
+//! The RTMP listener: one task per connection for its handshake and commands, and a thread
+//! per publishing connection for its media path.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -218,11 +219,19 @@ fn is_transient(e: &std::io::Error) -> bool {
 /// Bytes made room for before each socket read.
 const READ_SIZE: usize = 32 << 10;
 
+/// How long a publisher's thread waits for the encoder to take our acknowledgements before
+/// the connection is dropped (an encoder that stops reading its socket).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a closing connection waits to deliver its last status message.
+const CLOSE_FLUSH: Duration = Duration::from_millis(200);
+
 /// Why a connection ended (for the log).
 type Reason = String;
 
+/// One connection's protocol state, apart from its socket: the socket is async (tokio) until
+/// the connection publishes, then blocking on the publisher's own thread.
 struct Conn {
-    stream: TcpStream,
     reader: chunk::Reader,
     out: Vec<u8>,
     received: u64,
@@ -233,34 +242,55 @@ struct Conn {
 }
 
 impl Conn {
+    fn new() -> Self {
+        Self {
+            reader: chunk::Reader::new(),
+            out: Vec::new(),
+            received: 0,
+            acked: 0,
+            peer_window: 0,
+            read_at: Instant::now(),
+        }
+    }
     fn send(&mut self, m: &Message) {
         chunk::write(&mut self.out, rtmp::OUT_CHUNK_SIZE, m);
     }
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.out.clear();
-        }
-        Ok(())
-    }
-    /// Read straight into the chunk reader's buffer; counts bytes for acknowledgements.
-    async fn fill(&mut self) -> Result<(), Reason> {
-        let buf = self.reader.buffer_mut();
-        buf.reserve(READ_SIZE);
-        let n = self
-            .stream
-            .read_buf(buf)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return Err("peer closed".into());
-        }
+    /// Book `n` bytes just read: their arrival time, and an acknowledgement once the peer's
+    /// window is used up.
+    fn received(&mut self, n: usize) {
         self.read_at = Instant::now();
         self.received += n as u64;
         if self.peer_window > 0 && self.received - self.acked >= u64::from(self.peer_window) {
             self.acked = self.received;
             self.send(&rtmp::control(types::ACK, self.received as u32));
         }
+    }
+    async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+    fn flush_blocking(&mut self, stream: &mut std::net::TcpStream) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            std::io::Write::write_all(stream, &self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+    /// Read straight into the chunk reader's buffer.
+    async fn fill(&mut self, stream: &mut TcpStream) -> Result<(), Reason> {
+        let buf = self.reader.buffer_mut();
+        buf.reserve(READ_SIZE);
+        let n = stream
+            .read_buf(buf)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("peer closed".into());
+        }
+        self.received(n);
         Ok(())
     }
 }
@@ -274,57 +304,33 @@ struct Publishing {
     _grant: Grant,
 }
 
-async fn connection(shared: &Arc<Shared>, id: u64, stream: TcpStream) -> Reason {
+/// A `publish` command that needs authorizing (stream name and message stream id).
+struct PublishRequest {
+    name: String,
+    stream_id: u32,
+}
+
+/// A connection's life: handshake and commands on the event loop; once it publishes, the
+/// media path on a thread of its own ([`PublisherThread`]).
+async fn connection(shared: &Arc<Shared>, id: u64, mut stream: TcpStream) -> Reason {
     let cfg = &shared.config;
-    let mut conn = Conn {
-        stream,
-        reader: chunk::Reader::new(),
-        out: Vec::new(),
-        received: 0,
-        acked: 0,
-        peer_window: 0,
-        read_at: Instant::now(),
-    };
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(id, |d| d.as_nanos() as u64 ^ id);
-    match tokio::time::timeout(
-        Duration::from_secs(5),
-        rtmp::handshake(&mut conn.stream, seed),
-    )
-    .await
-    {
+    match tokio::time::timeout(Duration::from_secs(5), rtmp::handshake(&mut stream, seed)).await {
         Err(_) => return "handshake timed out".into(),
         Ok(Err(e)) => return format!("handshake failed: {e}"),
         Ok(Ok(())) => {}
     }
-    let mut publishing: Option<Publishing> = None;
-    let reason = serve(shared, id, &mut conn, &mut publishing).await;
-    let _ = conn.flush().await;
-    if let Some(p) = publishing {
-        end_publishing(shared, id, p, cfg.grace).await;
-    }
-    reason
-}
-
-async fn serve(
-    shared: &Arc<Shared>,
-    id: u64,
-    conn: &mut Conn,
-    publishing: &mut Option<Publishing>,
-) -> Reason {
-    let cfg = &shared.config;
-    let mut app = String::new();
     // Deadlines (publish, idle) and stop conditions (replaced, key revoked) are watched by a
-    // task on the main runtime: this loop arms no timer and polls no token per wakeup; it
-    // stores when its last message arrived, and the watchdog answers through `stop`.
+    // task on the main runtime: the read loops arm no timer and poll no token per wakeup;
+    // they store when the last message arrived, and the watchdog answers through `stop`.
     let activity = Arc::new(Activity {
         start: Instant::now(),
         last_ms: AtomicU64::new(0),
     });
     let (stop_tx, mut stop) = oneshot::channel();
     let (tokens_tx, tokens_rx) = oneshot::channel();
-    let mut tokens_tx = Some(tokens_tx);
     shared.main.spawn(watchdog(
         activity.clone(),
         cfg.idle_timeout,
@@ -332,63 +338,260 @@ async fn serve(
         tokens_rx,
         stop_tx,
     ));
-    loop {
-        // Drain complete messages.
-        let mut got_message = false;
-        loop {
-            let msg = match conn.reader.poll() {
-                Ok(Some(m)) => m,
-                Ok(None) => break,
-                Err(e) => {
-                    send_error(
-                        conn,
-                        "NetConnection.Connect.Rejected",
-                        &format!("protocol error: {e}"),
-                    )
-                    .await;
-                    return format!("protocol error: {e}");
-                }
+    let mut conn = Conn::new();
+    let mut app = String::new();
+    let mut publishing: Option<Publishing> = None;
+    let ended = serve(
+        shared,
+        id,
+        &mut stream,
+        &mut conn,
+        &mut app,
+        &mut publishing,
+        &activity,
+        &mut stop,
+    )
+    .await;
+    let reason = match (ended, publishing.as_ref()) {
+        (Err(reason), _) => {
+            let _ = tokio::time::timeout(CLOSE_FLUSH, conn.flush(&mut stream)).await;
+            reason
+        }
+        (Ok(()), Some(p)) => {
+            let _ = tokens_tx.send((p.kick.clone(), p.revoked.clone()));
+            let thread = PublisherThread {
+                shared: shared.clone(),
+                id,
+                conn,
+                app,
+                broadcast: p.broadcast.clone(),
+                activity,
             };
-            got_message = true;
-            if let Err(r) = handle(shared, id, conn, &mut app, publishing, msg).await {
-                return r;
+            thread.run(stream, stop).await
+        }
+        (Ok(()), None) => "connection left the command phase without publishing".into(),
+    };
+    if let Some(p) = publishing {
+        end_publishing(shared, id, p, cfg.grace).await;
+    }
+    reason
+}
+
+/// The command phase: reads and answers commands until the connection publishes (`Ok`) or
+/// ends (`Err` with why; a last status message may be queued in `conn.out`).
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    shared: &Arc<Shared>,
+    id: u64,
+    stream: &mut TcpStream,
+    conn: &mut Conn,
+    app: &mut String,
+    publishing: &mut Option<Publishing>,
+    activity: &Activity,
+    stop: &mut oneshot::Receiver<Stop>,
+) -> Result<(), Reason> {
+    loop {
+        loop {
+            let broadcast = publishing.as_ref().map(|p| &*p.broadcast);
+            match drain(id, conn, app, broadcast, activity)? {
+                None => break,
+                // The rest of what was read (metadata, first frames) goes to the broadcast.
+                Some(request) => *publishing = Some(publish(shared, id, conn, app, request).await?),
             }
         }
-        if got_message {
-            let ms = conn
-                .read_at
-                .saturating_duration_since(activity.start)
-                .as_millis();
-            activity.last_ms.store(ms as u64, Ordering::Relaxed);
-        }
-        if let Err(e) = conn.flush().await {
-            return format!("write: {e}");
-        }
-        if let Some(p) = publishing.as_ref().filter(|_| tokens_tx.is_some()) {
-            if let Some(tx) = tokens_tx.take() {
-                let _ = tx.send((p.kick.clone(), p.revoked.clone()));
-            }
+        conn.flush(stream)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        if publishing.is_some() {
+            return Ok(());
         }
         // Reads first: most wakeups are data, and then the other branch is not polled.
         tokio::select! {
             biased;
-            r = conn.fill() => if let Err(r) = r { return r },
+            r = conn.fill(stream) => r?,
+            why = &mut *stop => return Err(stop_reason(conn, why.ok(), false)),
+        }
+    }
+}
+
+/// Parse and handle every complete message buffered. Stops early at a `publish` command that
+/// needs authorizing (only while not publishing: `broadcast` is `None`) and returns it.
+/// `broadcast` is where media goes once publishing.
+fn drain(
+    id: u64,
+    conn: &mut Conn,
+    app: &mut String,
+    broadcast: Option<&Broadcast>,
+    activity: &Activity,
+) -> Result<Option<PublishRequest>, Reason> {
+    let mut got_message = false;
+    let result = loop {
+        let msg = match conn.reader.poll() {
+            Ok(Some(m)) => m,
+            Ok(None) => break Ok(None),
+            Err(e) => {
+                conn.send(&rtmp::on_status(
+                    0,
+                    "error",
+                    "NetConnection.Connect.Rejected",
+                    &format!("protocol error: {e}"),
+                ));
+                break Err(format!("protocol error: {e}"));
+            }
+        };
+        got_message = true;
+        match handle(id, conn, app, broadcast, msg) {
+            Ok(None) => {}
+            other => break other,
+        }
+    };
+    if got_message {
+        let ms = conn
+            .read_at
+            .saturating_duration_since(activity.start)
+            .as_millis();
+        activity.last_ms.store(ms as u64, Ordering::Relaxed);
+    }
+    result
+}
+
+/// A publisher's media path. Once a connection publishes, its socket is switched to blocking
+/// mode and served by a thread of its own: one `recv` per wakeup, with no event loop, waker or
+/// scheduler between the kernel and the packager. This is what makes passthrough ingest cost
+/// no more CPU per stream than nginx-rtmp (bench/rtmp-ingest); a thread per publisher is
+/// cheap at the scale of one node's encoders (hundreds, not hundreds of thousands).
+struct PublisherThread {
+    shared: Arc<Shared>,
+    id: u64,
+    conn: Conn,
+    app: String,
+    broadcast: Arc<Broadcast>,
+    activity: Arc<Activity>,
+}
+
+impl PublisherThread {
+    /// Move `stream` to the thread and wait for it to end; a stop from the watchdog shuts the
+    /// socket's read side so the thread's blocked `recv` returns and it ends with that reason.
+    async fn run(self, stream: TcpStream, mut stop: oneshot::Receiver<Stop>) -> Reason {
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => return format!("moving the publisher to its thread: {e}"),
+        };
+        let setup = stream
+            .set_nonblocking(false)
+            .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
+            .and_then(|()| stream.try_clone());
+        let waker = match setup {
+            Ok(w) => ShutdownOnDrop(w),
+            Err(e) => return format!("moving the publisher to its thread: {e}"),
+        };
+        let stopped: Arc<Mutex<Option<Stop>>> = Arc::default();
+        let (done_tx, mut done) = oneshot::channel::<Reason>();
+        let id = self.id;
+        let spawned = std::thread::Builder::new()
+            .name(format!("rtmp-publisher-{id}"))
+            .spawn({
+                let stopped = stopped.clone();
+                move || {
+                    let reason = self.serve(stream, &stopped);
+                    let _ = done_tx.send(reason);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(conn = id, error = %e, "no thread for an RTMP publisher: raise the process's thread limit (ulimit -u)");
+            return format!("could not start the publisher's thread: {e}");
+        }
+        tokio::select! {
+            reason = &mut done => return reason.unwrap_or_else(|_| "publisher thread failed".into()),
             why = &mut stop => {
-                return match why {
-                    Ok(Stop::TimedOut) => {
-                        send_error(conn, "NetConnection.Connect.Closed", "timed out").await;
-                        if publishing.is_some() { "no complete message before the idle timeout".into() } else { "did not publish in time".into() }
-                    }
-                    Ok(Stop::Why(why)) => {
-                        if why.starts_with("auth_failed") {
-                            conn.send(&rtmp::on_status(1, "error", "NetStream.Publish.Unauthorized", "auth_failed: stream key rotated or input removed"));
-                        }
-                        why
-                    }
-                    Err(_) => "connection watchdog ended".into(),
-                };
+                *lock(&stopped) = Some(why.unwrap_or(Stop::Why("connection watchdog ended".into())));
+                let _ = waker.0.shutdown(std::net::Shutdown::Read);
             }
         }
+        done.await
+            .unwrap_or_else(|_| "publisher thread failed".into())
+    }
+
+    /// The thread's loop: read, handle every complete message, send what is queued (the
+    /// acknowledgements), until the peer goes, a message ends the connection, or a stop.
+    fn serve(mut self, mut stream: std::net::TcpStream, stopped: &Mutex<Option<Stop>>) -> Reason {
+        // Broadcast code may spawn on the main runtime.
+        let _runtime = self.shared.main.enter();
+        let mut scratch = vec![0u8; READ_SIZE];
+        let reason = loop {
+            match drain(
+                self.id,
+                &mut self.conn,
+                &mut self.app,
+                Some(&self.broadcast),
+                &self.activity,
+            ) {
+                Ok(None) => {}
+                // `handle` refuses a second publish itself; nothing to authorize here.
+                Ok(Some(_)) => break "second publish on one connection".into(),
+                Err(reason) => break reason,
+            }
+            if let Err(e) = self.conn.flush_blocking(&mut stream) {
+                break format!("write: {e}");
+            }
+            let read = std::io::Read::read(&mut stream, &mut scratch);
+            if let Some(why) = lock(stopped).take() {
+                break stop_reason(&mut self.conn, Some(why), true);
+            }
+            match read {
+                Ok(0) => break "peer closed".into(),
+                Ok(n) => {
+                    self.conn.reader.push(&scratch[..n]);
+                    self.conn.received(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break format!("read: {e}"),
+            }
+        };
+        let _ = stream.set_write_timeout(Some(CLOSE_FLUSH));
+        let _ = self.conn.flush_blocking(&mut stream);
+        reason
+    }
+}
+
+/// Shuts the socket down when dropped: the publisher's thread then sees its peer gone and
+/// ends, also when the task waiting for it is dropped (the server stopping).
+struct ShutdownOnDrop(std::net::TcpStream);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Queue the status message for a stop from the watchdog and say why (for the log).
+fn stop_reason(conn: &mut Conn, why: Option<Stop>, publishing: bool) -> Reason {
+    match why {
+        Some(Stop::TimedOut) => {
+            conn.send(&rtmp::on_status(
+                0,
+                "error",
+                "NetConnection.Connect.Closed",
+                "timed out",
+            ));
+            if publishing {
+                "no complete message before the idle timeout".into()
+            } else {
+                "did not publish in time".into()
+            }
+        }
+        Some(Stop::Why(why)) => {
+            if why.starts_with("auth_failed") {
+                conn.send(&rtmp::on_status(
+                    1,
+                    "error",
+                    "NetStream.Publish.Unauthorized",
+                    "auth_failed: stream key rotated or input removed",
+                ));
+            }
+            why
+        }
+        None => "connection watchdog ended".into(),
     }
 }
 
@@ -458,19 +661,15 @@ async fn cancelled(token: Option<CancellationToken>) {
     }
 }
 
-async fn send_error(conn: &mut Conn, code: &str, description: &str) {
-    conn.send(&rtmp::on_status(0, "error", code, description));
-    let _ = tokio::time::timeout(Duration::from_millis(200), conn.flush()).await;
-}
-
-async fn handle(
-    shared: &Arc<Shared>,
+/// Handle one message. Media goes to `broadcast` (while publishing); a `publish` command
+/// that needs authorizing is returned to the caller.
+fn handle(
     id: u64,
     conn: &mut Conn,
     app: &mut String,
-    publishing: &mut Option<Publishing>,
+    broadcast: Option<&Broadcast>,
     msg: Message,
-) -> Result<(), Reason> {
+) -> Result<Option<PublishRequest>, Reason> {
     match msg.type_id {
         types::SET_CHUNK_SIZE => {} // applied by the reader
         types::ABORT if msg.payload.len() >= 4 => {
@@ -497,25 +696,20 @@ async fn handle(
                 msg.payload.clone()
             };
             let cmd = rtmp::parse_command(&payload).map_err(|e| format!("bad command: {e}"))?;
-            command(shared, id, conn, app, publishing, cmd, msg.stream_id).await?;
+            return command(conn, app, broadcast.is_some(), cmd, msg.stream_id);
         }
         types::DATA_AMF0 => {
-            if let (Some(p), Some(meta)) = (publishing.as_ref(), rtmp::parse_metadata(&msg.payload))
-            {
-                p.broadcast.set_metadata(metadata(&meta));
+            if let (Some(b), Some(meta)) = (broadcast, rtmp::parse_metadata(&msg.payload)) {
+                b.set_metadata(metadata(&meta));
             }
         }
         types::VIDEO => {
-            if let Some(p) = publishing.as_ref() {
+            if let Some(b) = broadcast {
                 match flv::parse_video(&msg.payload) {
-                    Ok(Video::Config(c)) => p.broadcast.video_config(c),
-                    Ok(Video::Frame(f)) => p.broadcast.video_frame(
-                        conn.read_at,
-                        msg.timestamp,
-                        f.keyframe,
-                        f.cts,
-                        f.data,
-                    ),
+                    Ok(Video::Config(c)) => b.video_config(c),
+                    Ok(Video::Frame(f)) => {
+                        b.video_frame(conn.read_at, msg.timestamp, f.keyframe, f.cts, f.data)
+                    }
                     Ok(Video::Other) => {}
                     Err(e) => {
                         tracing::debug!(conn = id, error = %e, "video message skipped");
@@ -524,10 +718,10 @@ async fn handle(
             }
         }
         types::AUDIO => {
-            if let Some(p) = publishing.as_ref() {
+            if let Some(b) = broadcast {
                 match flv::parse_audio(&msg.payload) {
-                    Ok(Audio::Config(c)) => p.broadcast.audio_config(c),
-                    Ok(Audio::Frame(f)) => p.broadcast.audio_frame(conn.read_at, msg.timestamp, f),
+                    Ok(Audio::Config(c)) => b.audio_config(c),
+                    Ok(Audio::Frame(f)) => b.audio_frame(conn.read_at, msg.timestamp, f),
                     Ok(Audio::Other) => {}
                     Err(e) => {
                         tracing::debug!(conn = id, error = %e, "audio message skipped");
@@ -537,7 +731,7 @@ async fn handle(
         }
         _ => {}
     }
-    Ok(())
+    Ok(None)
 }
 
 fn metadata(v: &Value) -> Metadata {
@@ -555,15 +749,15 @@ fn metadata(v: &Value) -> Metadata {
     }
 }
 
-async fn command(
-    shared: &Arc<Shared>,
-    id: u64,
+/// Answer one command. `publish` is only checked here and returned for [`publish`] to
+/// authorize (a second one on a publishing connection is refused).
+fn command(
     conn: &mut Conn,
     app: &mut String,
-    publishing: &mut Option<Publishing>,
+    publishing: bool,
     cmd: rtmp::Command,
     stream_id: u32,
-) -> Result<(), Reason> {
+) -> Result<Option<PublishRequest>, Reason> {
     match cmd.name.as_str() {
         "connect" => {
             *app = cmd
@@ -597,47 +791,23 @@ async fn command(
             ));
         }
         "publish" => {
-            if publishing.is_some() {
+            let name = cmd.args.first().and_then(Value::as_str).unwrap_or("");
+            let stream_id = stream_id.max(1);
+            if publishing {
+                conn.send(&rtmp::on_status(
+                    stream_id,
+                    "error",
+                    "NetStream.Publish.BadName",
+                    "this connection is already publishing",
+                ));
                 return Err("second publish on one connection".into());
             }
-            let name = cmd.args.first().and_then(Value::as_str).unwrap_or("");
-            let sid = stream_id.max(1);
-            // On the main runtime: the control plane's lookups use its database pool.
-            let auth = {
-                let (shared, app, name) = (shared.clone(), app.clone(), name.to_owned());
-                shared
-                    .main
-                    .clone()
-                    .spawn(async move { authorize(&shared, &app, &name).await })
-            };
-            let auth = auth.await.unwrap_or_else(|_| {
-                Err((
-                    "NetStream.Publish.Failed",
-                    "authorization was cancelled".into(),
-                ))
-            });
-            match auth {
-                Ok((lv, org, grant)) => {
-                    let p = start_publishing(shared, id, lv, org, grant);
-                    conn.send(&rtmp::stream_begin(sid));
-                    conn.send(&rtmp::on_status(
-                        sid,
-                        "status",
-                        "NetStream.Publish.Start",
-                        &format!("publishing {}", p.lv),
-                    ));
-                    tracing::info!(conn = id, lv = %p.lv, org = %p.org, "RTMP publish started");
-                    *publishing = Some(p);
-                }
-                Err((code, why)) => {
-                    tracing::warn!(conn = id, app = %app, reason = %why, "RTMP publish refused");
-                    conn.send(&rtmp::on_status(sid, "error", code, &why));
-                    let _ = conn.flush().await;
-                    return Err(format!("publish refused: {why}"));
-                }
-            }
+            return Ok(Some(PublishRequest {
+                name: name.to_owned(),
+                stream_id,
+            }));
         }
-        "FCUnpublish" | "deleteStream" | "closeStream" if publishing.is_some() => {
+        "FCUnpublish" | "deleteStream" | "closeStream" if publishing => {
             return Err(format!("encoder sent {}", cmd.name));
         }
         "play" | "play2" => {
@@ -647,12 +817,55 @@ async fn command(
                 "NetStream.Play.Failed",
                 "this server only accepts publishers",
             ));
-            let _ = conn.flush().await;
             return Err("play is not supported".into());
         }
         _ => {}
     }
-    Ok(())
+    Ok(None)
+}
+
+/// Authorize a `publish` (on the main runtime: the control plane's lookups use its database
+/// pool) and start publishing, or refuse it with a status message queued.
+async fn publish(
+    shared: &Arc<Shared>,
+    id: u64,
+    conn: &mut Conn,
+    app: &str,
+    request: PublishRequest,
+) -> Result<Publishing, Reason> {
+    let sid = request.stream_id;
+    let auth = {
+        let (shared, app, name) = (shared.clone(), app.to_owned(), request.name);
+        shared
+            .main
+            .clone()
+            .spawn(async move { authorize(&shared, &app, &name).await })
+    };
+    let auth = auth.await.unwrap_or_else(|_| {
+        Err((
+            "NetStream.Publish.Failed",
+            "authorization was cancelled".into(),
+        ))
+    });
+    match auth {
+        Ok((lv, org, grant)) => {
+            let p = start_publishing(shared, id, lv, org, grant);
+            conn.send(&rtmp::stream_begin(sid));
+            conn.send(&rtmp::on_status(
+                sid,
+                "status",
+                "NetStream.Publish.Start",
+                &format!("publishing {}", p.lv),
+            ));
+            tracing::info!(conn = id, lv = %p.lv, org = %p.org, "RTMP publish started");
+            Ok(p)
+        }
+        Err((code, why)) => {
+            tracing::warn!(conn = id, app = %app, reason = %why, "RTMP publish refused");
+            conn.send(&rtmp::on_status(sid, "error", code, &why));
+            Err(format!("publish refused: {why}"))
+        }
+    }
 }
 
 async fn authorize(

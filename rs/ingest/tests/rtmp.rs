@@ -382,14 +382,15 @@ async fn wrong_key_or_unknown_input_is_refused() -> Result {
     }
     assert!(env.status.borrow().is_empty());
     // The status text goes back on the wire: a raw client sees NetStream.Publish.Unauthorized.
-    let reply = raw_publish(env.rtmp, "live/lv_refused", "sk_wrong").await?;
+    let reply = raw_publish(env.rtmp, "live/lv_refused", "sk_wrong", &[]).await?;
     assert!(reply.contains("NetStream.Publish.Unauthorized"), "{reply}");
     Ok(())
 }
 
-/// A minimal RTMP client: handshake, connect, createStream, publish; returns the printable
-/// bytes the server answered.
-async fn raw_publish(addr: SocketAddr, app: &str, name: &str) -> Result<String> {
+/// A minimal RTMP client: handshake, connect, createStream, publish, then `then` (raw bytes)
+/// and silence; returns the printable bytes the server answered before it closed (waits up to
+/// 5 s).
+async fn raw_publish(addr: SocketAddr, app: &str, name: &str, then: &[u8]) -> Result<String> {
     use ingest::rtmp::{chunk, command, types};
     use media::amf0::Value;
     let mut s = tokio::net::TcpStream::connect(addr).await?;
@@ -432,10 +433,59 @@ async fn raw_publish(addr: SocketAddr, app: &str, name: &str) -> Result<String> 
         chunk::write(&mut out, 128, c);
     }
     let _ = types::COMMAND_AMF0;
+    out.extend_from_slice(then);
     s.write_all(&out).await?;
     let mut reply = Vec::new();
     let _ = within(5, "server closes", s.read_to_end(&mut reply)).await;
     Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_gone_silent_is_closed_at_the_idle_timeout() -> Result {
+    // Once publishing, a connection is served by its own blocking thread: the idle timeout and
+    // the second-publish refusal must still reach it.
+    let env = start(ingest::Config {
+        ladder: vec![],
+        idle_timeout: Duration::from_secs(2),
+        ..config()
+    })
+    .await?;
+    // The timeout's status message proves the watchdog closed it (not the client giving up).
+    let reply = raw_publish(env.rtmp, "live/lv_silent", KEY, &[]).await?;
+    assert!(reply.contains("NetStream.Publish.Start"), "{reply}");
+    assert!(reply.contains("NetConnection.Connect.Closed"), "{reply}");
+
+    // A message that never completes (8 MB declared, a few bytes sent) is not activity.
+    let reply = raw_publish(
+        env.rtmp,
+        "live/lv_endless",
+        KEY,
+        &[0x06, 0, 0, 0, 0x7f, 0xff, 0xff, 9, 1, 0, 0, 0, 1, 2, 3],
+    )
+    .await?;
+    assert!(reply.contains("NetStream.Publish.Start"), "{reply}");
+    assert!(reply.contains("NetConnection.Connect.Closed"), "{reply}");
+
+    // A second publish on a publishing connection is refused with a status, not ignored.
+    let mut second = Vec::new();
+    ingest::rtmp::chunk::write(
+        &mut second,
+        128,
+        &ingest::rtmp::command(
+            1,
+            &[
+                media::amf0::Value::string("publish"),
+                media::amf0::Value::Number(4.0),
+                media::amf0::Value::Null,
+                media::amf0::Value::string(KEY),
+                media::amf0::Value::string("live"),
+            ],
+        ),
+    );
+    let reply = raw_publish(env.rtmp, "live/lv_twice", KEY, &second).await?;
+    assert!(reply.contains("NetStream.Publish.Start"), "{reply}");
+    assert!(reply.contains("already publishing"), "{reply}");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
