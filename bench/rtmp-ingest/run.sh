@@ -8,9 +8,11 @@
 #   (b) transcode: realtime factor of the default ladder on 720p30 input, and the engine's
 #       overhead (ingest process + its ffmpeg child) against the same ffmpeg command run bare.
 # Usage: bench/rtmp-ingest/run.sh [N=4] [SECONDS=20]
-# Env: WARMUP=<s> publishers run before the CPU window (default 3; 180 = relay cache full),
-#      TRANSCODE=0 skips (b), PRFT=1 stamps prft boxes during the engine's window too,
-#      PIN=0 does not pin the servers and encoders to cores.
+# Env: WARMUP=<s> publishers run before the CPU windows (default 3; 30 reaches the relay
+#      cache's steady state with its default 10 s window), WINDOWS=<k> consecutive CPU windows
+#      of SECONDS each (default 1; the table gives each and their median ratio), TRANSCODE=0
+#      skips (b), PRFT=1 stamps prft boxes during the engine's windows too, PIN=0 does not pin
+#      the servers and encoders to cores.
 # Needs: ffmpeg, nginx, libnginx-mod-rtmp (apt-get install -y ffmpeg nginx libnginx-mod-rtmp).
 set -euo pipefail
 N="${1:-4}"
@@ -23,6 +25,7 @@ DELAY_SECS="${DELAY_SECS:-10}"
 # Seconds the publishers run before the CPU window (both servers). Long enough to fill the relay
 # cache (64 MiB/track: ~170 s of 3 Mbit/s video) measures the steady state.
 WARMUP="${WARMUP:-3}"
+WINDOWS="${WINDOWS:-1}"
 cargo build --release -q -p clutchcall-ingest --example rtmp_bench --example rtmp_delay
 BENCH="$ROOT/target/release/examples/rtmp_bench"
 DELAY="$ROOT/target/release/examples/rtmp_delay"
@@ -32,7 +35,19 @@ echo "== encoding a 720p30 3 Mbit/s test file"
 ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
   -t 20 -c:v libx264 -preset veryfast -b:v 3M -maxrate 3M -bufsize 6M -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv "$SRC"
 
-ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+# CPU time of a process in ms, summed over its threads: the scheduler's exact run time
+# (/proc/<pid>/task/*/schedstat, ns). Not utime+stime from /proc/<pid>/stat: with tick-based
+# accounting (CONFIG_HZ=250 here) those are samples, ~360 a minute for a server using 2.4 % of
+# a core, i.e. ±5 % of noise on each figure. Falls back to them where schedstat is missing.
+cpu_ms() {
+  if [ -r "/proc/$1/schedstat" ]; then
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s / 1000000}'
+  else
+    awk '{print ($14 + $15) * 10}' "/proc/$1/stat"
+  fi
+}
+# Steal time of the whole machine (ms): the hypervisor running someone else on our cores.
+steal_ms() { awk '/^cpu /{printf "%d", $9 * 10}' /proc/stat; }
 # Placement: both servers share the last core, the encoders get the others (PIN=0 leaves it to
 # the scheduler). Unpinned, where the scheduler puts each server relative to its encoders
 # (same core or not) moved either server's CPU by ±30 % from run to run on the 2-core VM.
@@ -50,11 +65,11 @@ publishers() { # $1 = url prefix, $2 = suffix after the stream id ("/<key>" for 
   done
 }
 
-echo "== (a) passthrough, $N streams into the engine and $N into nginx-rtmp side by side, ${WARMUP}s warm-up, ${SECS}s window"
+echo "== (a) passthrough, $N streams into the engine and $N into nginx-rtmp side by side, ${WARMUP}s warm-up, $WINDOWS window(s) of ${SECS}s"
 # The engine: ingest + relay in process, like the engine binary (source objects without prft
 # stamps unless PRFT=1; the relay's QUIC endpoint listens, with no session). Its own window is
 # not used: both servers are read from /proc over the same seconds.
-RTMP_BENCH_PRFT="${PRFT:-0}" "${SERVER_CPU[@]}" "$BENCH" 127.0.0.1:19350 "$WARMUP" "$((SECS + 5))" none veryfast 127.0.0.1:19353 0 > "$WORK/engine.txt" &
+RTMP_BENCH_PRFT="${PRFT:-0}" "${SERVER_CPU[@]}" "$BENCH" 127.0.0.1:19350 "$WARMUP" "$((SECS * WINDOWS + 5))" none veryfast 127.0.0.1:19353 0 > "$WORK/engine.txt" &
 ENGINE_PID=$!
 cat > "$WORK/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
@@ -69,11 +84,20 @@ publishers rtmp://127.0.0.1:19350/live /sk_bench
 publishers rtmp://127.0.0.1:19351/live ""
 sleep "$((WARMUP + 1))"
 grep -q . "$WORK/nginx.err" && tail -3 "$WORK/nginx.err"
-E0=$(ticks "$ENGINE_PID"); N0=$(ticks "$NGINX_PID")
-sleep "$SECS"
-E1=$(ticks "$ENGINE_PID"); N1=$(ticks "$NGINX_PID")
-ENGINE_CPU=$(echo "scale=3; ($E1 - $E0) / 100" | bc)
-NGINX_CPU=$(echo "scale=3; ($N1 - $N0) / 100" | bc)
+# One line per window: engine ms, nginx ms, steal ms.
+: > "$WORK/windows.txt"
+for _ in $(seq 1 "$WINDOWS"); do
+  E0=$(cpu_ms "$ENGINE_PID"); N0=$(cpu_ms "$NGINX_PID"); S0=$(steal_ms)
+  sleep "$SECS"
+  E1=$(cpu_ms "$ENGINE_PID"); N1=$(cpu_ms "$NGINX_PID"); S1=$(steal_ms)
+  echo "$((E1 - E0)) $((N1 - N0)) $((S1 - S0))" | tee -a "$WORK/windows.txt"
+done
+# Totals over all windows, and the median of the per-window ratios.
+ENGINE_CPU=$(awk '{s += $1} END {printf "%.3f", s / 1000}' "$WORK/windows.txt")
+NGINX_CPU=$(awk '{s += $2} END {printf "%.3f", s / 1000}' "$WORK/windows.txt")
+RATIOS=$(awk '$2 > 0 {printf "%.2f\n", $1 / $2}' "$WORK/windows.txt" | sort -n)
+MEDIAN_RATIO=$(echo "$RATIOS" | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+STEAL_PCT=$(awk -v secs="$SECS" -v cores="$(nproc)" '{s += $3} END {printf "%.1f", 100 * s / 1000 / (secs * NR * cores)}' "$WORK/windows.txt")
 wait "$ENGINE_PID" || true
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=
 pkill -P $$ ffmpeg 2>/dev/null || true
@@ -99,13 +123,16 @@ passthrough_table() {
   echo "| measurement | value |"
   echo "|---|---|"
   echo "| passthrough streams | $N (tracks in relay: $ENGINE_TRACKS) |"
-  echo "| engine CPU per stream (% of one core) | $(echo "scale=2; 100 * $ENGINE_CPU / $SECS / $N" | bc) |"
-  echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=2; 100 * $NGINX_CPU / $SECS / $N" | bc) |"
+  local total=$((SECS * WINDOWS))
+  echo "| engine CPU per stream (% of one core) | $(echo "scale=3; 100 * $ENGINE_CPU / $total / $N" | bc) |"
+  echo "| nginx-rtmp CPU per stream (% of one core) | $(echo "scale=3; 100 * $NGINX_CPU / $total / $N" | bc) |"
   if [ "$(echo "$NGINX_CPU > 0" | bc)" = 1 ]; then
-    echo "| engine / nginx | $(echo "scale=2; $ENGINE_CPU / $NGINX_CPU" | bc) |"
+    echo "| engine / nginx, all windows | $(echo "scale=2; $ENGINE_CPU / $NGINX_CPU" | bc) |"
+    echo "| engine / nginx, median of $WINDOWS window(s) (each: $(echo $RATIOS | tr ' ' '/')) | $MEDIAN_RATIO |"
   else
-    echo "| engine / nginx | n/a (window too short: nginx used under one 10 ms tick) |"
+    echo "| engine / nginx | n/a (nginx used no measurable CPU) |"
   fi
+  echo "| steal time during the windows (% of the machine) | $STEAL_PCT |"
   echo "| ingest-to-subscriber delay, ms (QUIC, loopback, $N streams running) | $DELAY_LINE |"
 }
 

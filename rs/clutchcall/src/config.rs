@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Memory cap of the relay's cache of recent groups, per track, in MiB. [default: 64]
     #[arg(long, env = "CLUTCHCALL_CACHE_MB_PER_TRACK")]
     pub cache_mb_per_track: Option<usize>,
+    /// How many seconds of each track the relay's cache keeps (groups are dropped once the
+    /// group after them is older than this; the newest group always stays). [default: 10]
+    #[arg(long, env = "CLUTCHCALL_CACHE_WINDOW_SECS")]
+    pub cache_window_secs: Option<u64>,
     /// How long a track outlives its publisher, in milliseconds, so a reconnecting publisher
     /// continues the same broadcast without dropping viewers. [default: 5000]
     #[arg(long, env = "CLUTCHCALL_PUBLISHER_GRACE_MS")]
@@ -150,6 +154,7 @@ struct FileConfig {
     #[serde(default)]
     tls_hostnames: Vec<String>,
     cache_mb_per_track: Option<usize>,
+    cache_window_secs: Option<u64>,
     publisher_grace_ms: Option<u64>,
     public_url: Option<String>,
     relay_url: Option<String>,
@@ -182,7 +187,7 @@ pub struct Settings {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_hostnames: Vec<String>,
-    pub cache_bytes_per_track: usize,
+    pub cache: relay::track::CacheLimits,
     pub publisher_grace: Duration,
     pub public_url: Option<String>,
     pub relay_url: Option<String>,
@@ -274,11 +279,19 @@ impl Settings {
             tls_cert: serve.tls_cert.or(file.tls_cert),
             tls_key: serve.tls_key.or(file.tls_key),
             tls_hostnames,
-            cache_bytes_per_track: serve
-                .cache_mb_per_track
-                .or(file.cache_mb_per_track)
-                .unwrap_or(64)
-                << 20,
+            cache: relay::track::CacheLimits {
+                bytes: serve
+                    .cache_mb_per_track
+                    .or(file.cache_mb_per_track)
+                    .unwrap_or(64)
+                    << 20,
+                window: Duration::from_secs(
+                    serve
+                        .cache_window_secs
+                        .or(file.cache_window_secs)
+                        .unwrap_or(10),
+                ),
+            },
             publisher_grace: Duration::from_millis(
                 serve
                     .publisher_grace_ms
@@ -421,6 +434,7 @@ mod tests {
             "tls_key",
             "tls_hostnames",
             "cache_mb_per_track",
+            "cache_window_secs",
             "publisher_grace_ms",
             "public_url",
             "relay_url",

@@ -95,7 +95,7 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     let policy = relay::auth::Policy::new(public_prefix, authorizer);
     let relay = relay::Relay::new(
         relay::Config {
-            cache_bytes_per_track: settings.cache_bytes_per_track,
+            cache: settings.cache,
             publisher_grace: settings.publisher_grace,
             unused_feed_linger: settings.upstream_linger,
             ..Default::default()

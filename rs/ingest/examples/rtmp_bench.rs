@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        relay_config.cache_bytes_per_track = mb << 20;
+        relay_config.cache.bytes = mb << 20;
     }
     let relay = relay::Relay::new(
         relay_config,

@@ -12,7 +12,6 @@ use media::fmp4::{self, Media, Sample, TrackInit};
 use relay::registry::{FeedId, Registry};
 use relay::track::{Object, Subgroup, SubgroupEnd, Track, TrackEnd, TrackInfo, TrackName};
 use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
 
 use crate::ladder::{self, LadderInput};
 use crate::{Config, Status};
@@ -31,7 +30,6 @@ pub(crate) struct Publication {
     name: TrackName,
     track: Arc<Track>,
     feed: FeedId,
-    stop: CancellationToken,
     priority: u8,
     group: Option<(u64, Arc<Subgroup>)>,
     next_object: u64,
@@ -69,7 +67,6 @@ impl Publication {
             name,
             track: claim.track,
             feed: claim.feed,
-            stop: claim.stop,
             priority,
             group: None,
             next_object: 0,
@@ -80,9 +77,10 @@ impl Publication {
         }
     }
 
-    /// Another publisher took the track over.
+    /// Another publisher took the track over. (The claim's stop token says the same, but
+    /// reading it takes a lock; this is checked per frame and is one atomic load.)
     fn stopped(&self) -> bool {
-        self.stop.is_cancelled()
+        self.track.generation() != self.feed.generation
     }
 
     pub(crate) fn current_group(&self) -> Option<u64> {
@@ -854,7 +852,13 @@ mod tests {
     /// refilled instead of a new one being allocated; the objects are still right.
     #[test]
     fn slabs_are_reused_once_evicted() {
-        let registry = Registry::new(2 << 20, std::time::Duration::from_secs(1));
+        let registry = Registry::new(
+            relay::track::CacheLimits {
+                bytes: 2 << 20,
+                ..Default::default()
+            },
+            std::time::Duration::from_secs(1),
+        );
         let ns = vec![Bytes::from_static(b"stream"), Bytes::from_static(b"t")];
         let mut p = Publication::claim(&registry, &ns, "video/source", 1, 1);
         let frame = Bytes::from(vec![7u8; 100_000]);

@@ -35,8 +35,9 @@ pub const RESET_DELIVERY_TIMEOUT: u32 = 0x2;
 /// Relay settings (one struct per component; the binary maps flags/env/TOML onto it).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Memory cap for cached groups, per track, in bytes. The newest group is always kept.
-    pub cache_bytes_per_track: usize,
+    /// How much of each track the cache keeps: a time window and a byte cap. The newest group
+    /// is always kept.
+    pub cache: track::CacheLimits,
     /// How long a track outlives its publisher so a reconnect resumes it for the viewers.
     pub publisher_grace: Duration,
     /// How long a subscriber may still be writing an old group after a newer one began before
@@ -50,7 +51,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            cache_bytes_per_track: 64 << 20,
+            cache: track::CacheLimits::DEFAULT,
             publisher_grace: Duration::from_secs(5),
             lag_budget: Duration::from_millis(500),
             unused_feed_linger: Duration::from_secs(10),
@@ -83,8 +84,7 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(config: Config, policy: auth::Policy) -> Self {
-        let registry =
-            registry::Registry::new(config.cache_bytes_per_track, config.publisher_grace);
+        let registry = registry::Registry::new(config.cache, config.publisher_grace);
         let (going_away, _) = watch::channel(false);
         Self {
             shared: Arc::new(Shared {

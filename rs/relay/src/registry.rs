@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::track::{Track, TrackEnd, TrackInfo, TrackName};
+use crate::track::{CacheLimits, Track, TrackEnd, TrackInfo, TrackName};
 
 /// How long a subscriber waits for an upstream to accept the subscription that feeds its track.
 const UPSTREAM_ANSWER: Duration = Duration::from_secs(10);
@@ -71,7 +71,7 @@ impl Inner {
 /// The relay's shared directory.
 pub struct Registry {
     inner: Mutex<Inner>,
-    cache_bytes: usize,
+    cache: CacheLimits,
     grace: Duration,
     namespace_events: broadcast::Sender<NamespaceEvent>,
     track_added: broadcast::Sender<Arc<Track>>,
@@ -86,7 +86,7 @@ pub struct Claim {
 }
 
 impl Registry {
-    pub fn new(cache_bytes: usize, grace: Duration) -> Arc<Self> {
+    pub fn new(cache: CacheLimits, grace: Duration) -> Arc<Self> {
         let (namespace_events, _) = broadcast::channel(1024);
         let (track_added, _) = broadcast::channel(1024);
         Arc::new(Self {
@@ -94,7 +94,7 @@ impl Registry {
                 tracks: HashMap::new(),
                 namespaces: HashMap::new(),
             }),
-            cache_bytes,
+            cache,
             grace,
             namespace_events,
             track_added,
@@ -110,12 +110,12 @@ impl Registry {
     /// its grace window is resumed, so its subscribers keep going.
     pub fn claim(&self, name: &TrackName, session: u64, info: TrackInfo) -> Claim {
         let mut inner = self.lock();
-        let cache_bytes = self.cache_bytes;
+        let cache = self.cache;
         let mut created = false;
         let entry = inner.tracks.entry(name.clone()).or_insert_with(|| {
             created = true;
             Entry {
-                track: Track::new(name.clone(), cache_bytes),
+                track: Track::new(name.clone(), cache),
                 feed: None,
                 stop: CancellationToken::new(),
                 epoch: 0,
@@ -196,7 +196,7 @@ impl Registry {
                 return Some(e.track.clone());
             }
             let upstream = inner.upstream_for(&name.namespace)?;
-            let track = Track::new(name.clone(), self.cache_bytes);
+            let track = Track::new(name.clone(), self.cache);
             track.set_feed_state(crate::track::FeedState::Pending);
             let generation = track.begin_publisher(TrackInfo::default());
             let feed = FeedId {

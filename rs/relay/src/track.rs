@@ -4,11 +4,13 @@
 //! Writers never wait for readers: a subgroup is an append-only list of objects behind a short
 //! mutex plus a `watch` channel that tells readers how many objects exist. Each reader keeps its
 //! own cursor, so a stalled reader costs nothing but the memory of the groups it still holds,
-//! and the track's cache evicts old groups by a byte budget regardless of readers.
+//! and the track's cache evicts old groups by age and by a byte budget ([`CacheLimits`])
+//! regardless of readers.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
@@ -179,7 +181,15 @@ impl Subgroup {
             objects.push(object);
             objects.len()
         };
-        self.progress.send_modify(|p| p.len = len);
+        // Wake readers only when there are any (a track nobody watches, e.g. an ingest before
+        // its first viewer, skips the notification's locks). Without receivers the new length
+        // is stored silently: a reader that subscribes later reads it with `borrow`, and the
+        // receiver count is read under the value's write lock, so one subscribing meanwhile
+        // either is counted (and notified) or borrows after this write.
+        self.progress.send_if_modified(|p| {
+            p.len = len;
+            self.progress.receiver_count() > 0
+        });
         cost
     }
 
@@ -272,14 +282,42 @@ struct State {
     bytes: usize,
     ended: Option<TrackEnd>,
     info: TrackInfo,
-    /// Publisher generation: bumps when a new publisher takes over the track.
-    generation: u64,
+}
+
+/// How much of a track the relay keeps in memory once groups are complete. The newest group is
+/// always kept, whatever its size or age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Bytes of cached objects, at most (a hard cap on a track's memory).
+    pub bytes: usize,
+    /// A group is kept until the group after it is older than this: the cache holds at least
+    /// the last `window` of the track (plus the newest group). It bounds memory by time, so a
+    /// low-bitrate track does not hold hours of content under the byte cap, and the memory
+    /// new objects are written into was last used recently.
+    pub window: Duration,
+}
+
+impl CacheLimits {
+    /// The relay's defaults: 10 s, at most 64 MiB.
+    pub const DEFAULT: Self = Self {
+        bytes: 64 << 20,
+        window: Duration::from_secs(10),
+    };
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// One track in the relay, shared by its publisher and its subscribers.
 pub struct Track {
     pub name: TrackName,
-    cache_bytes: usize,
+    cache: CacheLimits,
+    /// Publisher generation: bumps when a new publisher takes over the track. Outside the
+    /// state lock so publishers can check per object that they still own the track.
+    generation: AtomicU64,
     state: Mutex<State>,
     events: broadcast::Sender<TrackEvent>,
     /// Whether the upstream has accepted the subscription feeding this track (on-demand feeds).
@@ -306,18 +344,18 @@ impl std::fmt::Debug for Track {
 }
 
 impl Track {
-    pub fn new(name: TrackName, cache_bytes: usize) -> Arc<Self> {
+    pub fn new(name: TrackName, cache: CacheLimits) -> Arc<Self> {
         let (events, _) = broadcast::channel(256);
         Arc::new(Self {
             name,
-            cache_bytes,
+            cache,
+            generation: AtomicU64::new(0),
             state: Mutex::new(State {
                 groups: VecDeque::new(),
                 largest: None,
                 bytes: 0,
                 ended: None,
                 info: TrackInfo::default(),
-                generation: 0,
             }),
             events,
             feed_state: watch::channel(FeedState::Live).0,
@@ -369,8 +407,9 @@ impl Track {
         self.state().ended.clone()
     }
 
+    /// The current publisher's generation (see [`Track::begin_publisher`]).
     pub fn generation(&self) -> u64 {
-        self.state().generation
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Cached groups, oldest first.
@@ -397,8 +436,8 @@ impl Track {
         let mut state = self.state();
         state.ended = None;
         state.info = info;
-        state.generation += 1;
-        state.generation
+        // Bumped under the state lock, so takeovers are numbered in order.
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// Open a subgroup for writing. Returns `None` when that subgroup already exists (the
@@ -487,9 +526,10 @@ impl Track {
     }
 
     /// Append an object to a subgroup of this track, updating the largest location and
-    /// evicting old groups past the byte budget.
+    /// evicting old groups past the cache's limits.
     pub fn push_object(&self, subgroup: &Subgroup, object: Object) {
         let loc = Location::new(subgroup.group, object.id);
+        let now = object.received;
         let cost = subgroup.push(object);
         if cost == 0 {
             return;
@@ -499,12 +539,23 @@ impl Track {
             state.largest = Some(loc);
         }
         state.bytes += cost;
-        self.evict(&mut state);
+        self.evict(&mut state, now);
     }
 
-    fn evict(&self, state: &mut State) {
-        // Always keep the newest group, even if it alone exceeds the budget.
-        while state.bytes > self.cache_bytes && state.groups.len() > 1 {
+    /// Whether the oldest cached group is past the limits: over the byte budget, or followed by
+    /// a group that began more than the window before `now`. The newest group always stays.
+    fn oldest_expired(&self, state: &State, now: Instant) -> bool {
+        match state.groups.get(1) {
+            None => false,
+            Some(next) => {
+                state.bytes > self.cache.bytes
+                    || now.saturating_duration_since(next.created) > self.cache.window
+            }
+        }
+    }
+
+    fn evict(&self, state: &mut State, now: Instant) {
+        while self.oldest_expired(state, now) {
             if let Some(old) = state.groups.pop_front() {
                 let mut freed = 0;
                 for sg in old.subgroups() {
@@ -594,18 +645,30 @@ mod tests {
     use super::*;
 
     fn obj(id: u64, size: usize) -> Object {
+        obj_at(id, size, Instant::now())
+    }
+
+    fn obj_at(id: u64, size: usize, received: Instant) -> Object {
         Object {
             id,
             status: Default::default(),
             properties: Default::default(),
             payload: Bytes::from(vec![0u8; size]),
-            received: Instant::now(),
+            received,
+        }
+    }
+
+    /// A byte budget only (a window no test reaches).
+    fn bytes(bytes: usize) -> CacheLimits {
+        CacheLimits {
+            bytes,
+            window: Duration::from_secs(3600),
         }
     }
 
     #[test]
     fn cache_evicts_oldest_groups_by_bytes_but_keeps_newest() {
-        let track = Track::new(TrackName::from_strs(&["a"], "t"), 10_000);
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), bytes(10_000));
         for g in 0..10 {
             let sg = track
                 .create_subgroup(g, 0, 128, true, false)
@@ -630,8 +693,79 @@ mod tests {
     }
 
     #[test]
+    fn cache_keeps_the_window_then_evicts_by_age() {
+        let track = Track::new(
+            TrackName::from_strs(&["a"], "t"),
+            CacheLimits {
+                bytes: 1 << 30,
+                window: Duration::from_millis(50),
+            },
+        );
+        let push_group = |g: u64| {
+            let sg = track
+                .create_subgroup(g, 0, 128, true, false)
+                .expect("subgroup");
+            track.push_object(&sg, obj(0, 100));
+            sg
+        };
+        // Group 0 is left open: its readers must hear that it was dropped.
+        let first = push_group(0);
+        for g in 1..3 {
+            track.end_subgroup(&push_group(g), SubgroupEnd::Finished);
+        }
+        // All three are within the window: nothing is evicted, however small the objects.
+        assert_eq!(track.groups().len(), 3);
+        std::thread::sleep(Duration::from_millis(80));
+        // Group 3 starts after the window: groups 0 and 1 were followed by groups that began
+        // more than 50 ms ago, so they go; group 2 is followed by group 3 (just begun) and stays.
+        let sg = track
+            .create_subgroup(3, 0, 128, true, false)
+            .expect("subgroup");
+        track.push_object(&sg, obj(0, 100));
+        let ids: Vec<u64> = track.groups().iter().map(|g| g.id).collect();
+        assert_eq!(ids, vec![2, 3]);
+        assert_eq!(track.cached_bytes(), 2 * (100 + 64));
+        assert_eq!(
+            first.progress().end,
+            SubgroupEnd::Reset(crate::RESET_CANCELLED),
+            "readers of an evicted open subgroup are told it is gone"
+        );
+        // However old, the newest group stays.
+        std::thread::sleep(Duration::from_millis(80));
+        track.push_object(&sg, obj_at(1, 100, Instant::now()));
+        let ids: Vec<u64> = track.groups().iter().map(|g| g.id).collect();
+        assert_eq!(ids, vec![3]);
+    }
+
+    #[test]
+    fn unwatched_subgroup_still_reports_its_length() {
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), bytes(1 << 20));
+        let sg = track
+            .create_subgroup(0, 0, 128, true, false)
+            .expect("subgroup");
+        // No reader yet: appends are stored without a notification...
+        track.push_object(&sg, obj(0, 10));
+        track.push_object(&sg, obj(1, 10));
+        // ...and a reader that arrives later sees them, then is woken for the next one.
+        let mut w = sg.watch();
+        assert_eq!(w.borrow_and_update().len, 2);
+        track.push_object(&sg, obj(2, 10));
+        assert!(w.has_changed().expect("sender alive"));
+        assert_eq!(w.borrow_and_update().len, 3);
+    }
+
+    #[test]
+    fn generation_counts_publishers() {
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), bytes(1 << 20));
+        assert_eq!(track.generation(), 0);
+        assert_eq!(track.begin_publisher(TrackInfo::default()), 1);
+        assert_eq!(track.begin_publisher(TrackInfo::default()), 2);
+        assert_eq!(track.generation(), 2);
+    }
+
+    #[test]
     fn single_huge_group_is_kept() {
-        let track = Track::new(TrackName::from_strs(&["a"], "t"), 100);
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), bytes(100));
         let sg = track
             .create_subgroup(5, 0, 128, true, false)
             .expect("subgroup");
@@ -642,7 +776,7 @@ mod tests {
 
     #[tokio::test]
     async fn readers_see_appends_and_end() {
-        let track = Track::new(TrackName::from_strs(&["a"], "t"), 1 << 20);
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), bytes(1 << 20));
         let mut events = track.events();
         let sg = track
             .create_subgroup(0, 0, 128, true, false)
@@ -666,7 +800,7 @@ mod tests {
 
     #[test]
     fn objects_after_end_are_ignored() {
-        let track = Track::new(TrackName::from_strs(&["a"], "t"), 1 << 20);
+        let track = Track::new(TrackName::from_strs(&["a"], "t"), bytes(1 << 20));
         let sg = track
             .create_subgroup(0, 0, 128, true, false)
             .expect("subgroup");

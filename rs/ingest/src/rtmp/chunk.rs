@@ -62,6 +62,32 @@ impl Stream {
     }
 }
 
+/// What follows a message's chunk in the buffer, for [`Reader::continuation_header`].
+enum Continuation {
+    /// The message's next chunk header, this many bytes long.
+    Header(usize),
+    /// Not enough bytes yet to tell.
+    Short,
+    /// Another stream's chunk, or a new header on this one.
+    Other,
+}
+
+/// Where a message stands in the input buffer, for [`Reader::span`].
+enum Span {
+    /// Every chunk is buffered, one after the other; the last ends at this offset.
+    Whole(usize),
+    /// Its chunks follow each other so far, and more are still to arrive.
+    Arriving,
+    /// Another stream's chunk comes between two of its chunks.
+    Interleaved,
+}
+
+/// A message split over at most this many chunks, arriving chunk after chunk, is left in the
+/// input buffer until it is all there (then handed out in place, see [`Reader::span`]) rather
+/// than copied into a reassembly buffer a chunk at a time. Bounded so a message of tiny chunks
+/// cannot make each poll re-walk thousands of headers (a 125 kB keyframe in 4 KiB chunks is 31).
+const MAX_WAIT_CHUNKS: usize = 256;
+
 /// Reassembles messages. Feed bytes with [`Reader::push`], drain with [`Reader::poll`].
 #[derive(Debug)]
 pub struct Reader {
@@ -277,18 +303,29 @@ impl Reader {
                     self.store(index, csid, st);
                     return Ok(Some(Some(msg)));
                 }
-                // A message split in chunks whose every chunk is already buffered, one after
-                // the other (an encoder writes a message at once): close the gaps the chunk
+                // A message split in chunks that follow each other (an encoder writes a
+                // message at once): once every chunk is buffered, close the gaps the chunk
                 // headers leave in place and hand out the input buffer's bytes (no reassembly
-                // buffer, no copy to it).
+                // buffer, no copy to it); until then, leave it where it is. Only a message
+                // interleaved with another stream's chunks (or of very many chunks) is copied
+                // out chunk by chunk.
                 if !continuing {
-                    if let Some(end) = self.whole_in_buffer(pos, want, csid, extended, st.length) {
-                        self.compact(pos, want, csid, extended, st.length);
-                        self.buf.advance(pos);
-                        let msg = st.message(csid, self.buf.split_to(st.length).freeze());
-                        self.buf.advance(end - pos - st.length);
-                        self.store(index, csid, st);
-                        return Ok(Some(Some(msg)));
+                    match self.span(pos, want, csid, extended, st.length) {
+                        Span::Whole(end) => {
+                            self.compact(pos, want, csid, extended, st.length);
+                            self.buf.advance(pos);
+                            let msg = st.message(csid, self.buf.split_to(st.length).freeze());
+                            self.buf.advance(end - pos - st.length);
+                            self.store(index, csid, st);
+                            return Ok(Some(Some(msg)));
+                        }
+                        Span::Arriving
+                            if st.length.div_ceil(self.chunk_size) <= MAX_WAIT_CHUNKS =>
+                        {
+                            // Nothing committed: the whole chunk is parsed again next time.
+                            return Ok(None);
+                        }
+                        Span::Arriving | Span::Interleaved => {}
                     }
                 }
                 let in_flight = self
@@ -326,50 +363,63 @@ impl Reader {
         Ok(Some(msg))
     }
 
-    /// Length of the fmt-3 chunk header of stream `csid` at the start of `b` (with the
-    /// extended timestamp when `extended`), `None` when `b` does not start with one.
-    fn continuation_header(b: &[u8], csid: u32, extended: bool) -> Option<usize> {
-        let b0 = *b.first()?;
+    /// What starts at the beginning of `b`, seen from a message of stream `csid` that wants
+    /// its next chunk: that chunk's fmt-3 header (its length, with the extended timestamp when
+    /// `extended`), too few bytes to tell yet, or anything else.
+    fn continuation_header(b: &[u8], csid: u32, extended: bool) -> Continuation {
+        let Some(&b0) = b.first() else {
+            return Continuation::Short;
+        };
         if b0 >> 6 != 3 {
-            return None;
+            return Continuation::Other;
         }
         let (id, len) = match b0 & 0x3f {
-            0 => (u32::from(*b.get(1)?) + 64, 2),
-            1 => (u32::from(*b.get(2)?) * 256 + u32::from(*b.get(1)?) + 64, 3),
+            0 => match b.get(1) {
+                Some(&x) => (u32::from(x) + 64, 2),
+                None => return Continuation::Short,
+            },
+            1 => match (b.get(1), b.get(2)) {
+                (Some(&x), Some(&y)) => (u32::from(y) * 256 + u32::from(x) + 64, 3),
+                _ => return Continuation::Short,
+            },
             n => (u32::from(n), 1),
         };
         let len = if extended { len + 4 } else { len };
-        (id == csid && b.len() >= len).then_some(len)
+        if id != csid {
+            Continuation::Other
+        } else if b.len() < len {
+            Continuation::Short
+        } else {
+            Continuation::Header(len)
+        }
     }
 
-    /// Whether the buffer holds the whole message whose first chunk's payload (`first`
-    /// bytes) starts at `pos`, its other chunks following it directly as fmt-3 chunks of the
-    /// same stream: the end of the last chunk if so.
-    fn whole_in_buffer(
-        &self,
-        pos: usize,
-        first: usize,
-        csid: u32,
-        extended: bool,
-        length: usize,
-    ) -> Option<usize> {
+    /// Where the message whose first chunk's payload (`first` bytes) starts at `pos` stands in
+    /// the buffer, when its other chunks follow it directly as fmt-3 chunks of the same stream
+    /// (an encoder writes a message at once): all there ([`Span::Whole`], with the end of the
+    /// last chunk), still arriving, or interrupted by another chunk.
+    fn span(&self, pos: usize, first: usize, csid: u32, extended: bool, length: usize) -> Span {
         let b = &self.buf[..];
         let mut at = pos + first;
         let mut have = first;
         while have < length {
-            at += Self::continuation_header(b.get(at..)?, csid, extended)?;
+            match Self::continuation_header(&b[at.min(b.len())..], csid, extended) {
+                Continuation::Header(len) => at += len,
+                Continuation::Short => return Span::Arriving,
+                Continuation::Other => return Span::Interleaved,
+            }
             let n = (length - have).min(self.chunk_size);
             if b.len() < at + n {
-                return None;
+                return Span::Arriving;
             }
             at += n;
             have += n;
         }
-        Some(at)
+        Span::Whole(at)
     }
 
-    /// Move the message's chunk payloads (checked by [`Reader::whole_in_buffer`]) together,
-    /// so its `length` bytes lie contiguous from `pos`.
+    /// Move the message's chunk payloads (found whole by [`Reader::span`]) together, so its
+    /// `length` bytes lie contiguous from `pos`.
     fn compact(&mut self, pos: usize, first: usize, csid: u32, extended: bool, length: usize) {
         let chunk_size = self.chunk_size;
         let b = &mut self.buf[..];
@@ -377,7 +427,10 @@ impl Reader {
         let mut dst = src;
         let mut have = first;
         while have < length {
-            src += Self::continuation_header(&b[src..], csid, extended).unwrap_or(0);
+            if let Continuation::Header(len) = Self::continuation_header(&b[src..], csid, extended)
+            {
+                src += len;
+            }
             let n = (length - have).min(chunk_size);
             b.copy_within(src..src + n, dst);
             src += n;
@@ -514,6 +567,35 @@ mod tests {
             }
             assert_eq!(got, vec![b.clone(), a.clone(), a.clone(), b.clone()]);
             assert_eq!(r.buffered(), 0);
+        }
+    }
+
+    /// A message arriving chunk after chunk stays in the input buffer until it is whole; one of
+    /// more than MAX_WAIT_CHUNKS chunks is reassembled chunk by chunk instead. Both come out
+    /// right whatever the pieces the socket delivers.
+    #[test]
+    fn arriving_messages_of_few_and_many_chunks() {
+        for (chunk_size, len) in [(100usize, 950usize), (1, MAX_WAIT_CHUNKS + 44)] {
+            let m = msg(4, 7, len);
+            let mut wire = Vec::new();
+            write(&mut wire, chunk_size, &m);
+            for step in [1, 3, 101, wire.len() - 1] {
+                let mut r = Reader::new();
+                r.set_chunk_size(chunk_size as u32).ok();
+                let mut got = Vec::new();
+                let pieces: Vec<&[u8]> = wire.chunks(step).collect();
+                for (i, c) in pieces.iter().enumerate() {
+                    r.push(c);
+                    while let Ok(Some(m)) = r.poll() {
+                        got.push(m);
+                    }
+                    if i + 1 < pieces.len() {
+                        assert!(got.is_empty(), "a message came out before its last byte");
+                    }
+                }
+                assert_eq!(got, vec![m.clone()], "chunk size {chunk_size}, step {step}");
+                assert_eq!(r.buffered(), 0);
+            }
         }
     }
 
