@@ -237,8 +237,12 @@ struct Conn {
     received: u64,
     acked: u64,
     peer_window: u32,
-    /// When the last socket read returned: the arrival time of every message it completed.
+    /// The arrival time of the messages being handled: taken when the first message a socket
+    /// read completed is parsed, so a read that completes none (an encoder's header-only
+    /// segment, about half of them) costs no clock read. See [`Conn::arrival`].
     read_at: Instant,
+    /// Bytes were read since `read_at` was taken.
+    fresh_read: bool,
 }
 
 impl Conn {
@@ -250,20 +254,30 @@ impl Conn {
             acked: 0,
             peer_window: 0,
             read_at: Instant::now(),
+            fresh_read: false,
         }
     }
     fn send(&mut self, m: &Message) {
         chunk::write(&mut self.out, rtmp::OUT_CHUNK_SIZE, m);
     }
-    /// Book `n` bytes just read: their arrival time, and an acknowledgement once the peer's
-    /// window is used up.
+    /// Book `n` bytes just read: an acknowledgement once the peer's window is used up, and
+    /// their arrival time once a message they complete is parsed ([`Conn::arrival`]).
     fn received(&mut self, n: usize) {
-        self.read_at = Instant::now();
+        self.fresh_read = true;
         self.received += n as u64;
         if self.peer_window > 0 && self.received - self.acked >= u64::from(self.peer_window) {
             self.acked = self.received;
             self.send(&rtmp::control(types::ACK, self.received as u32));
         }
+    }
+    /// When the message just parsed arrived: the clock at the first message since the last
+    /// read (within microseconds of that read, which the parsing follows directly).
+    fn arrival(&mut self) -> Instant {
+        if self.fresh_read {
+            self.read_at = Instant::now();
+            self.fresh_read = false;
+        }
+        self.read_at
     }
     async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
         if !self.out.is_empty() {
@@ -440,6 +454,7 @@ fn drain(
             }
         };
         got_message = true;
+        conn.arrival();
         match handle(id, conn, app, broadcast, msg) {
             Ok(None) => {}
             other => break other,
