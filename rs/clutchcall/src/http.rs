@@ -20,6 +20,8 @@ pub struct EngineState {
     /// Lower-case hex SHA-256 of the relay's current certificate.
     pub cert_sha256: watch::Receiver<String>,
     pub metrics: PrometheusHandle,
+    /// Read at each scrape for the relay's gauges that are not kept up to date per object.
+    pub relay: relay::Relay,
 }
 
 pub fn router(state: EngineState) -> Router {
@@ -51,6 +53,11 @@ async fn certificate_sha256(State(state): State<EngineState>) -> impl IntoRespon
 }
 
 async fn metrics(State(state): State<EngineState>) -> impl IntoResponse {
+    // Summed per scrape rather than maintained per object (that would cost the publish path a
+    // metrics update per frame).
+    let registry = state.relay.registry();
+    metrics::gauge!("relay_tracks").set(registry.track_count() as f64);
+    metrics::gauge!("relay_cache_bytes").set(registry.cached_bytes() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -126,6 +126,7 @@ pub async fn run(store: StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
         ready: ready.clone(),
         cert_sha256: hash_rx,
         metrics,
+        relay: relay.clone(),
     })
     .merge(api.router())
     // Browser SDKs call the API from other origins with bearer keys (no cookies), so any

@@ -426,3 +426,81 @@ async fn sigterm_sends_goaway_before_the_engine_exits() {
     );
     assert_eq!(engine.terminate(), Some(0));
 }
+
+/// A gauge's value from the engine's /metrics (`None` when absent).
+fn gauge(engine: &Engine, name: &str) -> Option<f64> {
+    let (_, text) = engine.http_get("/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn the_cache_keeps_the_configured_window_of_a_track() {
+    const OBJECT: usize = 100_000;
+    let engine = Engine::start(&["--cache-window-secs", "1"]);
+    let pub_conn = connect(&engine).await;
+    let publisher = pub_conn
+        .publish(NS, "video", PublishOptions::default())
+        .await
+        .expect("publish");
+    let write_group = |g: u64| {
+        let publisher = &publisher;
+        async move {
+            let mut group = publisher.group(g).await.expect("group");
+            for _ in 0..2 {
+                group
+                    .write(Bytes::from(vec![g as u8; OBJECT]))
+                    .await
+                    .expect("write");
+            }
+            group.finish().await.expect("finish");
+        }
+    };
+    let from_the_start = || SubscribeOptions {
+        start: Start::Absolute(client::Location {
+            group: 0,
+            object: 0,
+        }),
+        ..Default::default()
+    };
+    // Three groups within a second: all of them are cached, for any viewer who asks.
+    for g in 0..3 {
+        write_group(g).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let viewer = connect(&engine).await;
+    let sub = viewer
+        .subscribe(NS, "video", from_the_start())
+        .await
+        .expect("subscribe");
+    let (seen, _) = collect(sub, 6, Duration::from_secs(10)).await;
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+    let before = gauge(&engine, "relay_cache_bytes").expect("relay_cache_bytes gauge");
+    assert!(
+        before >= (6 * OBJECT) as f64,
+        "six 100 kB objects cached: {before}"
+    );
+
+    // More than the window later, a new group starts: the groups followed by one older than
+    // the window go, the last complete one stays (it ended less than a window ago).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    write_group(3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let late = connect(&engine).await;
+    let sub = late
+        .subscribe(NS, "video", from_the_start())
+        .await
+        .expect("subscribe");
+    let (seen, _) = collect(sub, 4, Duration::from_secs(10)).await;
+    assert_eq!(
+        seen.keys().copied().collect::<Vec<_>>(),
+        vec![2, 3],
+        "only the last window of the track is cached"
+    );
+    let after = gauge(&engine, "relay_cache_bytes").expect("relay_cache_bytes gauge");
+    assert!(
+        after >= (4 * OBJECT) as f64 && after < (6 * OBJECT) as f64,
+        "two groups of two 100 kB objects cached: {after}"
+    );
+    assert_eq!(gauge(&engine, "relay_tracks"), Some(1.0));
+}

@@ -364,4 +364,16 @@ impl Registry {
     pub fn track_count(&self) -> usize {
         self.lock().tracks.len()
     }
+
+    /// Bytes held by every track's cache of recent groups (for the `relay_cache_bytes` gauge;
+    /// takes each track's lock briefly, so call it per scrape, not per object).
+    pub fn cached_bytes(&self) -> usize {
+        let tracks: Vec<Arc<Track>> = self
+            .lock()
+            .tracks
+            .values()
+            .map(|e| e.track.clone())
+            .collect();
+        tracks.iter().map(|t| t.cached_bytes()).sum()
+    }
 }
